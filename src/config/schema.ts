@@ -1,0 +1,214 @@
+/**
+ * The one schema of `usher.yaml`: it validates, supplies defaults, documents (the README's
+ * configuration reference is generated from it by `npm run docs:config`) and gives the
+ * TypeScript type (`Config`). Sections switch roles on; a missing section means the role is off.
+ */
+import { z } from 'zod';
+
+const range = (lo: number, hi: number) =>
+  z
+    .number()
+    .int({ error: (i) => `expected an integer ${lo}..${hi}, got ${String(i.input)}` })
+    .min(lo, { error: (i) => `expected ${lo}..${hi}, got ${String(i.input)}` })
+    .max(hi, { error: (i) => `expected ${lo}..${hi}, got ${String(i.input)}` });
+
+export const port = range(1, 65535);
+/** 0 asks the OS for an ephemeral port. */
+export const listenPort = range(0, 65535);
+const millis = (lo: number, hi: number) => range(lo, hi);
+
+const name = z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,62}$/i, {
+  error: (i) =>
+    `expected a name of letters, digits, '.', '_' or '-' (1..63 chars), got ${JSON.stringify(i.input)}`,
+});
+
+const host = z
+  .string()
+  .min(1, { error: 'expected a host name or IP address, got an empty string' })
+  .max(253, { error: 'expected a host name or IP address of at most 253 characters' });
+
+export const POLICY_CONFIG_NAMES = [
+  'round-robin',
+  'random',
+  'weighted-random',
+  'least-loaded',
+  'p2c',
+  'priority-load',
+  'ranges',
+  'maglev',
+] as const;
+
+const policy = z
+  .strictObject({
+    name: z.enum(POLICY_CONFIG_NAMES).default('round-robin').describe('Selection policy.'),
+    metric: z
+      .string()
+      .regex(/^(users|connections|inFlight|cpu|custom\.[A-Za-z0-9_]+)$/, {
+        error: (i) =>
+          `expected users, connections, inFlight, cpu or custom.<name>, got ${JSON.stringify(i.input)}`,
+      })
+      .default('connections')
+      .describe('Load metric for least-loaded and p2c.'),
+    tableSize: range(7, 1_000_003).optional().describe('Maglev lookup table size (a prime).'),
+    space: range(1, 0x7fffffff)
+      .optional()
+      .describe('Value space size for ranges (C2.2: 32001 for 0..32000).'),
+  })
+  .describe('Which member a front door chooses.');
+
+const healthCheck = z
+  .strictObject({
+    kind: z
+      .enum(['tcp', 'http', 'none'])
+      .default('tcp')
+      .describe('Active check: TCP connect, HTTP GET, or none.'),
+    port: z
+      .union([port, name])
+      .default('main')
+      .describe('Port number, or the name of one of the member `ports` (default `main`).'),
+    path: z.string().startsWith('/').default('/healthz').describe('HTTP check path.'),
+    expectStatus: z
+      .tuple([range(100, 599), range(100, 599)])
+      .default([200, 399])
+      .describe('Inclusive HTTP status range that passes.'),
+    intervalMs: millis(50, 3_600_000).default(2000).describe('Time between checks.'),
+    timeoutMs: millis(10, 600_000).default(1000).describe('Check timeout.'),
+    fall: range(1, 100).default(2).describe('Consecutive failures before suspect.'),
+    rise: range(1, 100).default(2).describe('Consecutive successes before up again.'),
+    reportIntervalMs: millis(100, 3_600_000)
+      .optional()
+      .describe('Expected load-report interval; missing 3 in a row marks the member suspect.'),
+  })
+  .describe('Health checking for the members of a pool.');
+
+const member = z
+  .strictObject({
+    id: name.describe('Unique member id.'),
+    address: host.default('127.0.0.1').describe('Primary address.'),
+    addresses: z.array(host).optional().describe('Extra addresses (the primary one comes first).'),
+    port: port.describe('Main service port.'),
+    ports: z.record(name, port).default({}).describe('Named extra ports (`probe`, `admin`, ...).'),
+    site: name.default('local').describe('Site (region, data centre).'),
+    group: range(0, 1000).default(0).describe('Priority group: 0 is primary, higher numbers are fallbacks.'),
+    weight: z
+      .number()
+      .positive({ error: (i) => `expected a weight > 0, got ${String(i.input)}` })
+      .max(1e6)
+      .default(1)
+      .describe('Relative weight / capacity.'),
+    labels: z.record(z.string(), z.string()).default({}).describe('Free-form labels.'),
+  })
+  .describe('A member of a pool.');
+
+const pool = z
+  .strictObject({
+    policy: policy.default({ name: 'round-robin', metric: 'connections' }),
+    health: healthCheck.default({
+      kind: 'tcp',
+      port: 'main',
+      path: '/healthz',
+      expectStatus: [200, 399],
+      intervalMs: 2000,
+      timeoutMs: 1000,
+      fall: 2,
+      rise: 2,
+    }),
+    members: z.array(member).default([]).describe('Static members (more can join at run time).'),
+  })
+  .describe('A named set of members offering one service.');
+
+const registry = z
+  .strictObject({
+    kind: z
+      .enum(['memory'])
+      .default('memory')
+      .describe('Registry implementation (mesh and etcd come later).'),
+  })
+  .describe('Where the control-plane state lives.');
+
+const admin = z
+  .strictObject({
+    host: host.default('127.0.0.1').describe('Listen address (loopback by default).'),
+    port: listenPort.default(9180).describe('Listen port (0 = ephemeral).'),
+    dashboard: z.boolean().default(true).describe('Serve the live dashboard at /.'),
+  })
+  .describe('Admin API, metrics and dashboard. The mutation token comes from USHER_ADMIN_TOKEN.');
+
+const log = z
+  .strictObject({
+    level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    format: z
+      .enum(['auto', 'json', 'pretty'])
+      .default('auto')
+      .describe('auto: pretty on a terminal, JSON otherwise.'),
+  })
+  .describe('Logging.');
+
+const demo = z
+  .strictObject({
+    servers: z
+      .array(
+        z.strictObject({
+          pool: name.describe('Pool the demo servers join.'),
+          count: range(1, 64).default(3),
+          basePort: port.describe('Port of the first server; the others follow.'),
+          site: name.default('local'),
+          reportIntervalMs: millis(100, 60_000).default(1000).describe('How often each reports its load.'),
+        }),
+      )
+      .default([]),
+  })
+  .describe('Demo member servers started inside `usher run` (for `npm start`).');
+
+export const configSchema = z
+  .strictObject({
+    registry: registry.default({ kind: 'memory' }),
+    admin: admin.optional(),
+    log: log.default({ level: 'info', format: 'auto' }),
+    pools: z.record(name, pool).default({}).describe('Pools by name.'),
+    demo: demo.optional(),
+  })
+  .superRefine((cfg, ctx) => {
+    const seen = new Map<string, string>();
+    for (const [poolName, p] of Object.entries(cfg.pools)) {
+      p.members.forEach((m, i) => {
+        const where = `pools.${poolName}.members[${i}]`;
+        const other = seen.get(m.id);
+        if (other) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['pools', poolName, 'members', i, 'id'],
+            message: `duplicate member id ${JSON.stringify(m.id)} (also at ${other})`,
+          });
+        } else seen.set(m.id, where);
+      });
+      if (p.policy.name === 'maglev' && p.policy.tableSize !== undefined && !isPrime(p.policy.tableSize)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['pools', poolName, 'policy', 'tableSize'],
+          message: `expected a prime, got ${p.policy.tableSize}`,
+        });
+      }
+    }
+    for (const [i, s] of (cfg.demo?.servers ?? []).entries()) {
+      if (!(s.pool in cfg.pools)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['demo', 'servers', i, 'pool'],
+          message: `unknown pool ${JSON.stringify(s.pool)} (declared: ${Object.keys(cfg.pools).join(', ') || 'none'})`,
+        });
+      }
+    }
+  });
+
+export type Config = z.output<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;
+export type PoolConfig = Config['pools'][string];
+export type MemberConfig = PoolConfig['members'][number];
+export type HealthCheckConfig = PoolConfig['health'];
+
+function isPrime(n: number): boolean {
+  if (n < 2) return false;
+  for (let d = 2; d * d <= n; d++) if (n % d === 0) return false;
+  return true;
+}
