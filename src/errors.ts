@@ -73,3 +73,81 @@ export class BadRequestError extends UsherError {
     super('USHER_ERR_BAD_REQUEST', message);
   }
 }
+
+/** An admin API request carried no bearer token, or a wrong one. */
+export class UnauthorizedError extends UsherError {
+  constructor(message: string) {
+    super('USHER_ERR_UNAUTHORIZED', message);
+  }
+}
+
+/** An admin API request is not allowed at all in this configuration (e.g. no admin token set). */
+export class ForbiddenError extends UsherError {
+  constructor(message: string) {
+    super('USHER_ERR_FORBIDDEN', message);
+  }
+}
+
+/** An admin API route exists but does not accept this HTTP method. */
+export class MethodNotAllowedError extends UsherError {
+  readonly allow: readonly string[];
+  constructor(method: string, path: string, allow: readonly string[]) {
+    super(
+      'USHER_ERR_METHOD_NOT_ALLOWED',
+      `method ${method} not allowed on ${path}; allowed: ${allow.join(', ')}`,
+    );
+    this.allow = allow;
+  }
+}
+
+/** A request body exceeded the size limit. */
+export class PayloadTooLargeError extends UsherError {
+  constructor(limit: number, found?: number) {
+    super(
+      'USHER_ERR_PAYLOAD_TOO_LARGE',
+      `request body too large: expected at most ${limit} bytes${found === undefined ? '' : `, got ${found}`}`,
+    );
+  }
+}
+
+/** A service is temporarily unable to serve the request (e.g. too many event-stream clients). */
+export class UnavailableError extends UsherError {
+  constructor(message: string) {
+    super('USHER_ERR_UNAVAILABLE', message);
+  }
+}
+
+/** An unexpected failure inside Usher (a bug); the message says which operation failed. */
+export class InternalError extends UsherError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('USHER_ERR_INTERNAL', message, options);
+  }
+}
+
+/** A bounded request queue (the high-water scheduler's) was full; the request was not queued. */
+export class QueueFullError extends UsherError {
+  readonly limit: number;
+  constructor(limit: number) {
+    super(
+      'USHER_ERR_QUEUE_FULL',
+      `request queue full: expected fewer than ${limit} waiting requests, got ${limit}`,
+    );
+    this.limit = limit;
+  }
+}
+
+/** A queued request waited longer than its timeout; it was removed from the queue. */
+export class QueueTimeoutError extends UsherError {
+  readonly timeoutMs: number;
+  constructor(timeoutMs: number) {
+    super('USHER_ERR_QUEUE_TIMEOUT', `request waited in the queue for more than ${timeoutMs} ms`);
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+/** No member of the pool could take a request: none is up (or suspect), or all are down or draining. */
+export class NoEligibleMemberError extends UsherError {
+  constructor(message = 'no eligible member: every member is down or draining') {
+    super('USHER_ERR_NO_ELIGIBLE_MEMBER', message);
+  }
+}

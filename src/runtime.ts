@@ -1,0 +1,215 @@
+/**
+ * One running Usher process: the registry, health checking, the admin API and dashboard,
+ * and every role its configuration switches on. `usher run` is a thin shell around this.
+ */
+
+import { Metrics } from './admin/metrics.js';
+import { type AdminServer, createAdminServer, type ReloadResult } from './admin/server.js';
+import { diffConfig, reloadIssues, staticMembers } from './config/diff.js';
+import { loadConfigFile, validateConfig } from './config/load.js';
+import type { Config } from './config/schema.js';
+import { DemoMemberServer } from './demo/member-server.js';
+import { ConfigInvalidError, ConfigUnreadableError, NotFoundError } from './errors.js';
+import { MemoryRegistry } from './registry/memory.js';
+import type { Registry } from './registry/registry.js';
+import type { Logger } from './util/logger.js';
+import { VERSION } from './version.js';
+
+export interface UsherOptions {
+  logger: Logger;
+  /** Token for admin mutations (the CLI passes USHER_ADMIN_TOKEN). */
+  adminToken?: string | undefined;
+  /** The file a reload re-reads; without it, reload needs a config body. */
+  configPath?: string;
+  /** Reads and validates the config file (injectable for tests). */
+  loadFile?: (path: string) => Promise<Config>;
+}
+
+export interface UsherUrls {
+  dashboard?: string;
+  metrics?: string;
+  api?: string;
+}
+
+export class Usher {
+  readonly registry: Registry;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  #config: Config;
+  #options: UsherOptions;
+  #admin: AdminServer | undefined;
+  #demo: DemoMemberServer[] = [];
+  #closing: Promise<void> | undefined;
+  #reloading: Promise<unknown> = Promise.resolve();
+  #reloads;
+
+  private constructor(config: Config, options: UsherOptions, registry: Registry, metrics: Metrics) {
+    this.#config = config;
+    this.#options = options;
+    this.registry = registry;
+    this.metrics = metrics;
+    this.logger = options.logger;
+    this.#reloads = metrics.counter('config_reloads_total', 'Configuration reloads by outcome.', ['outcome']);
+  }
+
+  /** Starts every role of `config`. On failure, whatever was started is stopped again. */
+  static async start(config: Config, options: UsherOptions): Promise<Usher> {
+    const metrics = new Metrics();
+    const registry = new MemoryRegistry({
+      onListenerError: (err) => options.logger.error({ err }, 'registry listener failed'),
+    });
+    const usher = new Usher(config, options, registry, metrics);
+    try {
+      await usher.#start();
+    } catch (error) {
+      await usher.close().catch(() => {});
+      throw error;
+    }
+    return usher;
+  }
+
+  get config(): Config {
+    return this.#config;
+  }
+
+  urls(): UsherUrls {
+    if (!this.#admin) return {};
+    const u = this.#admin.url;
+    return { dashboard: `${u}/`, metrics: `${u}/metrics`, api: `${u}/api/v1/state` };
+  }
+
+  async #start(): Promise<void> {
+    const config = this.#config;
+    for (const m of staticMembers(config)) await this.registry.register(m);
+    for (const s of config.demo?.servers ?? []) {
+      for (let i = 0; i < s.count; i++) {
+        const demo = new DemoMemberServer({
+          id: `${s.pool}-${i + 1}`,
+          pool: s.pool,
+          port: s.basePort + i,
+          site: s.site,
+          reportIntervalMs: s.reportIntervalMs,
+          registry: this.registry,
+        });
+        this.#demo.push(demo);
+        await demo.start();
+      }
+    }
+    if (config.demo) this.logger.info({ members: this.#demo.length }, 'demo member servers started');
+    if (config.admin) {
+      this.#admin = await createAdminServer({
+        host: config.admin.host,
+        port: config.admin.port,
+        token: this.#options.adminToken,
+        registry: this.registry,
+        metrics: this.metrics,
+        version: VERSION,
+        pools: () => Object.keys(this.#config.pools),
+        roles: () => this.#roles(),
+        actions: {
+          drain: (id) => this.drain(id),
+          undrain: (id) => this.undrain(id),
+          reload: (body) => this.#reloadFromAdmin(body),
+        },
+        logger: this.logger,
+      });
+    }
+  }
+
+  #roles(): Record<string, unknown> {
+    return {};
+  }
+
+  async drain(id: string): Promise<void> {
+    if (!(await this.registry.get(id))) throw new NotFoundError('member', id);
+    await this.registry.setHealth(id, 'draining', 'operator drain');
+    this.logger.info({ member: id }, 'member draining');
+  }
+
+  async undrain(id: string): Promise<void> {
+    if (!(await this.registry.get(id))) throw new NotFoundError('member', id);
+    await this.registry.setHealth(id, 'up', 'operator undrain');
+    this.logger.info({ member: id }, 'member undrained');
+  }
+
+  /**
+   * Applies a new, already validated config atomically: either every change is applied or
+   * (when a restart-only section changed) none is and the issues are returned.
+   * Reloads are serialised.
+   */
+  reload(next: Config): Promise<ReloadResult> {
+    const run = this.#reloading.then(() => this.#apply(next));
+    this.#reloading = run.catch(() => {});
+    return run;
+  }
+
+  async #apply(next: Config): Promise<ReloadResult> {
+    const issues = reloadIssues(this.#config, next);
+    if (issues.length > 0) {
+      this.#reloads.inc({ outcome: 'refused' });
+      return { ok: false, issues };
+    }
+    const change = diffConfig(this.#config, next);
+    this.#config = next;
+    for (const m of [...change.added, ...change.updated]) await this.registry.register(m);
+    for (const id of change.removed) await this.registry.deregister(id, 'removed from config');
+    this.#reloads.inc({ outcome: 'applied' });
+    const revision = (await this.registry.snapshot()).revision;
+    this.logger.info(
+      {
+        added: change.added.map((m) => m.id),
+        updated: change.updated.map((m) => m.id),
+        removed: change.removed,
+        poolsChanged: change.poolsChanged,
+      },
+      'config reloaded',
+    );
+    return { ok: true, revision };
+  }
+
+  async #reloadFromAdmin(body: unknown): Promise<ReloadResult> {
+    let next: Config;
+    try {
+      if (
+        body !== undefined &&
+        body !== null &&
+        !(typeof body === 'object' && Object.keys(body).length === 0)
+      ) {
+        next = validateConfig(body, 'reload body');
+      } else if (this.#options.configPath) {
+        const load = this.#options.loadFile ?? loadConfigFile;
+        next = await load(this.#options.configPath);
+      } else {
+        return {
+          ok: false,
+          issues: [{ path: '', message: 'no config file to re-read; send the config as the body' }],
+        };
+      }
+    } catch (error) {
+      if (error instanceof ConfigInvalidError) {
+        this.#reloads.inc({ outcome: 'invalid' });
+        return { ok: false, issues: [...error.issues] };
+      }
+      if (error instanceof ConfigUnreadableError) {
+        this.#reloads.inc({ outcome: 'invalid' });
+        return { ok: false, issues: [{ path: '', message: error.message }] };
+      }
+      throw error;
+    }
+    return this.reload(next);
+  }
+
+  /** Drains and stops everything; safe to call twice. */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    await this.#reloading;
+    // Stop accepting admin requests first (ends SSE streams), then members, then the registry.
+    await this.#admin?.close();
+    for (const d of this.#demo) await d.close();
+    await this.registry.close();
+  }
+}
