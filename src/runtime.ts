@@ -209,7 +209,11 @@ export class Usher {
     await this.#reloading;
     // Stop accepting admin requests first (ends SSE streams), then members, then the registry.
     await this.#admin?.close();
-    for (const d of this.#demo) await d.close();
+    // Members this process runs are marked draining before they stop, so that watchers stop
+    // sending them work; their requests in flight are allowed to finish.
+    for (const d of this.#demo)
+      await this.registry.setHealth(d.id, 'draining', 'shutting down').catch(() => {});
+    await Promise.all(this.#demo.map((d) => d.close()));
     await this.registry.close();
   }
 }

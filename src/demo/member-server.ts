@@ -52,9 +52,20 @@ export class DemoMemberServer {
         res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
         return;
       }
-      res
-        .writeHead(200, { 'content-type': 'application/json' })
-        .end(`${JSON.stringify({ member: this.id, pool: this.#options.pool, served: this.#served })}\n`);
+      // Read the whole body (if any) before answering, so a request counts as in flight until then.
+      let received = 0;
+      req.on('data', (chunk: Buffer) => {
+        received += chunk.length;
+      });
+      req.on('end', () => {
+        const body: Record<string, unknown> = {
+          member: this.id,
+          pool: this.#options.pool,
+          served: this.#served,
+        };
+        if (received > 0) body.received = received;
+        res.writeHead(200, { 'content-type': 'application/json' }).end(`${JSON.stringify(body)}\n`);
+      });
     });
     server.on('connection', (socket) => {
       this.#connections += 1;
@@ -90,6 +101,16 @@ export class DemoMemberServer {
     return this.member;
   }
 
+  /** Current counters (what the next load report will say). */
+  stats(): { users: number; connections: number; inFlight: number; served: number } {
+    return {
+      users: this.#users,
+      connections: this.#connections,
+      inFlight: this.#inFlight,
+      served: this.#served,
+    };
+  }
+
   async #report(): Promise<void> {
     // A bounded random walk: users drift by -3..+3 within 0..120.
     this.#users = Math.max(0, Math.min(120, this.#users + Math.round((this.#random() - 0.5) * 6)));
@@ -103,15 +124,23 @@ export class DemoMemberServer {
     });
   }
 
-  async close(): Promise<void> {
+  /**
+   * Stops accepting connections, lets requests in flight finish (up to `drainMs`), then
+   * closes whatever is left.
+   */
+  async close(drainMs = 5000): Promise<void> {
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = undefined;
     const server = this.#server;
     this.#server = undefined;
     if (!server) return;
     await new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
+      const force = setTimeout(() => server.closeAllConnections(), drainMs);
+      server.close(() => {
+        clearTimeout(force);
+        resolve();
+      });
+      server.closeIdleConnections();
     });
   }
 }
