@@ -4,6 +4,8 @@
  * TypeScript type (`Config`). Sections switch roles on; a missing section means the role is off.
  */
 import { z } from 'zod';
+import { createPolicy, POLICY_NAMES } from '../core/policy/index.js';
+import { InvalidArgumentError } from '../errors.js';
 
 const range = (lo: number, hi: number) =>
   z
@@ -27,34 +29,26 @@ const host = z
   .min(1, { error: 'expected a host name or IP address, got an empty string' })
   .max(253, { error: 'expected a host name or IP address of at most 253 characters' });
 
-export const POLICY_CONFIG_NAMES = [
-  'round-robin',
-  'random',
-  'weighted-random',
-  'least-loaded',
-  'p2c',
-  'priority-load',
-  'ranges',
-  'maglev',
-] as const;
-
 const policy = z
   .strictObject({
-    name: z.enum(POLICY_CONFIG_NAMES).default('round-robin').describe('Selection policy.'),
+    name: z.enum(POLICY_NAMES).default('round-robin').describe('Selection policy.'),
     metric: z
       .string()
-      .regex(/^(users|connections|inFlight|cpu|custom\.[A-Za-z0-9_]+)$/, {
-        error: (i) =>
-          `expected users, connections, inFlight, cpu or custom.<name>, got ${JSON.stringify(i.input)}`,
-      })
-      .default('connections')
-      .describe('Load metric for least-loaded and p2c.'),
-    tableSize: range(7, 1_000_003).optional().describe('Maglev lookup table size (a prime).'),
-    space: range(1, 0x7fffffff)
       .optional()
-      .describe('Value space size for ranges (C2.2: 32001 for 0..32000).'),
+      .describe(
+        'Load metric (`users`, `connections`, `inFlight`, `cpu`, `custom.<name>`) for least-loaded, p2c, priority-load.',
+      ),
+    normalizeByWeight: z.boolean().optional().describe('least-loaded: compare load per unit of weight.'),
+    tableSize: range(7, 1_000_003).optional().describe('maglev: lookup table size, a prime (default 65537).'),
+    space: z
+      .strictObject({ lo: range(0, 0x7fffffff), hi: range(0, 0x7fffffff) })
+      .optional()
+      .describe('ranges: the value space, inclusive (default 0..32000, C2.2).'),
+    buckets: range(1, 1 << 22)
+      .optional()
+      .describe('ranges: buckets the space is split into (default 16384).'),
   })
-  .describe('Which member a front door chooses.');
+  .describe('Which member a front door chooses; options a policy does not take are refused.');
 
 const healthCheck = z
   .strictObject({
@@ -102,7 +96,7 @@ const member = z
 
 const pool = z
   .strictObject({
-    policy: policy.default({ name: 'round-robin', metric: 'connections' }),
+    policy: policy.default({ name: 'round-robin' }),
     health: healthCheck.default({
       kind: 'tcp',
       port: 'main',
@@ -182,11 +176,14 @@ export const configSchema = z
           });
         } else seen.set(m.id, where);
       });
-      if (p.policy.name === 'maglev' && p.policy.tableSize !== undefined && !isPrime(p.policy.tableSize)) {
+      const problem = policyProblem(p.policy);
+      if (problem) {
+        // The core says `... option <key>: <reason>`; point at that key when it names one.
+        const m = /option (\w+): (.*)$/s.exec(problem);
         ctx.addIssue({
           code: 'custom',
-          path: ['pools', poolName, 'policy', 'tableSize'],
-          message: `expected a prime, got ${p.policy.tableSize}`,
+          path: m ? ['pools', poolName, 'policy', m[1]!] : ['pools', poolName, 'policy'],
+          message: m ? m[2]! : problem,
         });
       }
     }
@@ -207,8 +204,14 @@ export type PoolConfig = Config['pools'][string];
 export type MemberConfig = PoolConfig['members'][number];
 export type HealthCheckConfig = PoolConfig['health'];
 
-function isPrime(n: number): boolean {
-  if (n < 2) return false;
-  for (let d = 2; d * d <= n; d++) if (n % d === 0) return false;
-  return true;
+/** The core's own validation of a policy's options (one source of truth), as a message. */
+function policyProblem(cfg: { name: string } & Record<string, unknown>): string | undefined {
+  const { name, ...options } = cfg;
+  try {
+    createPolicy(name, options);
+    return undefined;
+  } catch (error) {
+    if (error instanceof InvalidArgumentError) return error.message;
+    throw error;
+  }
 }

@@ -80,9 +80,21 @@ pools:
     );
     assert.deepEqual(issues, [
       'pools.b.members[0].id: duplicate member id "m" (also at pools.a.members[0])',
-      'pools.b.policy.tableSize: expected a prime, got 1000',
+      'pools.b.policy.tableSize: expected a prime number 3..16777213 (e.g. 65537), got 1000',
       'demo.servers[0].pool: unknown pool "c" (declared: a, b)',
     ]);
+  });
+
+  it('refuses policy options the chosen policy does not take', () => {
+    const issues = issuesOf(() =>
+      validateConfig({ pools: { web: { policy: { name: 'round-robin', metric: 'users' } } } }),
+    );
+    assert.equal(issues.length, 1);
+    assert.match(issues[0]!, /^pools\.web\.policy: .*unknown option "metric"/);
+    const bad = issuesOf(() =>
+      validateConfig({ pools: { web: { policy: { name: 'p2c', metric: 'colour' } } } }),
+    );
+    assert.match(bad[0]!, /^pools\.web\.policy\.metric: /);
   });
 
   it('reports YAML syntax errors as unreadable, not invalid', () => {
