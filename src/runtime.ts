@@ -9,7 +9,8 @@ import { diffConfig, reloadIssues, staticMembers } from './config/diff.js';
 import { loadConfigFile, validateConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { DemoMemberServer } from './demo/member-server.js';
-import { ConfigInvalidError, ConfigUnreadableError, NotFoundError } from './errors.js';
+import { ConfigInvalidError, ConfigUnreadableError } from './errors.js';
+import { HealthMonitor } from './health/monitor.js';
 import { MemoryRegistry } from './registry/memory.js';
 import type { Registry } from './registry/registry.js';
 import type { Logger } from './util/logger.js';
@@ -38,6 +39,7 @@ export class Usher {
   #config: Config;
   #options: UsherOptions;
   #admin: AdminServer | undefined;
+  readonly health: HealthMonitor;
   #demo: DemoMemberServer[] = [];
   #closing: Promise<void> | undefined;
   #reloading: Promise<unknown> = Promise.resolve();
@@ -50,6 +52,24 @@ export class Usher {
     this.metrics = metrics;
     this.logger = options.logger;
     this.#reloads = metrics.counter('config_reloads_total', 'Configuration reloads by outcome.', ['outcome']);
+    this.health = new HealthMonitor({
+      registry,
+      pools: healthPools(config),
+      onError: (err) => this.logger.error({ err }, 'health monitor error'),
+    });
+    const transitions = metrics.counter('health_transitions_total', 'Member health transitions.', [
+      'pool',
+      'from',
+      'to',
+    ]);
+    this.health.on('transition', (t) => {
+      transitions.inc({ pool: t.pool, from: t.from, to: t.to });
+      const level = t.to === 'down' || t.to === 'suspect' ? 'warn' : 'info';
+      this.logger[level](
+        { member: t.id, pool: t.pool, from: t.from, to: t.to, reason: t.reason },
+        'member health changed',
+      );
+    });
   }
 
   /** Starts every role of `config`. On failure, whatever was started is stopped again. */
@@ -81,6 +101,7 @@ export class Usher {
   async #start(): Promise<void> {
     const config = this.#config;
     for (const m of staticMembers(config)) await this.registry.register(m);
+    await this.health.start();
     for (const s of config.demo?.servers ?? []) {
       for (let i = 0; i < s.count; i++) {
         const demo = new DemoMemberServer({
@@ -120,15 +141,15 @@ export class Usher {
     return {};
   }
 
+  /** Drains a member: it stays `draining` whatever its checks say, until `undrain`. */
   async drain(id: string): Promise<void> {
-    if (!(await this.registry.get(id))) throw new NotFoundError('member', id);
-    await this.registry.setHealth(id, 'draining', 'operator drain');
+    await this.health.drain(id, 'operator drain');
     this.logger.info({ member: id }, 'member draining');
   }
 
+  /** Ends a drain: the member takes the state its checks imply. */
   async undrain(id: string): Promise<void> {
-    if (!(await this.registry.get(id))) throw new NotFoundError('member', id);
-    await this.registry.setHealth(id, 'up', 'operator undrain');
+    await this.health.undrain(id, 'operator undrain');
     this.logger.info({ member: id }, 'member undrained');
   }
 
@@ -148,6 +169,12 @@ export class Usher {
     if (issues.length > 0) {
       this.#reloads.inc({ outcome: 'refused' });
       return { ok: false, issues };
+    }
+    try {
+      this.health.setPools(healthPools(next)); // validates first; changes nothing on error
+    } catch (error) {
+      this.#reloads.inc({ outcome: 'refused' });
+      return { ok: false, issues: [{ path: 'pools', message: (error as Error).message }] };
     }
     const change = diffConfig(this.#config, next);
     this.#config = next;
@@ -209,6 +236,7 @@ export class Usher {
     await this.#reloading;
     // Stop accepting admin requests first (ends SSE streams), then members, then the registry.
     await this.#admin?.close();
+    await this.health.close();
     // Members this process runs are marked draining before they stop, so that watchers stop
     // sending them work; their requests in flight are allowed to finish.
     for (const d of this.#demo)
@@ -216,4 +244,8 @@ export class Usher {
     await Promise.all(this.#demo.map((d) => d.close()));
     await this.registry.close();
   }
+}
+
+function healthPools(config: Config): Record<string, Config['pools'][string]['health']> {
+  return Object.fromEntries(Object.entries(config.pools).map(([name, p]) => [name, p.health]));
 }

@@ -80,7 +80,7 @@ export function usage(): string {
   return `${lines.join('\n')}\n`;
 }
 
-function commandHelp(name: string, c: Command): string {
+function commandHelp(c: Command): string {
   return `Usage: ${c.usage}\n\n${c.summary}.\n\n${c.help}\n`;
 }
 
@@ -111,7 +111,7 @@ export async function main(
       }
       const c = COMMANDS[target];
       if (!c) throw new UsageError(`unknown command: ${target}`);
-      io.stdout.write(commandHelp(target, c));
+      io.stdout.write(commandHelp(c));
       return 0;
     }
     const command = COMMANDS[first];
@@ -128,7 +128,7 @@ export async function main(
       throw new UsageError(`${first}: ${(error as Error).message}`);
     }
     if (parsed.values.help) {
-      io.stdout.write(commandHelp(first, command));
+      io.stdout.write(commandHelp(command));
       return 0;
     }
     return await command.run(

@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { createPolicy, POLICY_NAMES } from '../core/policy/index.js';
 import { InvalidArgumentError } from '../errors.js';
+import { POOL_HEALTH_DEFAULTS, resolvePoolHealth } from '../health/pool-config.js';
 
 const range = (lo: number, hi: number) =>
   z
@@ -50,30 +51,53 @@ const policy = z
   })
   .describe('Which member a front door chooses; options a policy does not take are refused.');
 
+const H = POOL_HEALTH_DEFAULTS;
 const healthCheck = z
   .strictObject({
     kind: z
       .enum(['tcp', 'http', 'none'])
-      .default('tcp')
+      .default(H.kind)
       .describe('Active check: TCP connect, HTTP GET, or none.'),
     port: z
       .union([port, name])
-      .default('main')
-      .describe('Port number, or the name of one of the member `ports` (default `main`).'),
-    path: z.string().startsWith('/').default('/healthz').describe('HTTP check path.'),
+      .optional()
+      .describe('Port number, or the name of one of the member `ports` (default: `health`, else `main`).'),
+    path: z.string().startsWith('/').default(H.path).describe('HTTP check path.'),
     expectStatus: z
       .tuple([range(100, 599), range(100, 599)])
-      .default([200, 399])
+      .default([...H.expectStatus])
       .describe('Inclusive HTTP status range that passes.'),
-    intervalMs: millis(50, 3_600_000).default(2000).describe('Time between checks.'),
-    timeoutMs: millis(10, 600_000).default(1000).describe('Check timeout.'),
-    fall: range(1, 100).default(2).describe('Consecutive failures before suspect.'),
-    rise: range(1, 100).default(2).describe('Consecutive successes before up again.'),
+    bodyContains: z.string().optional().describe('HTTP: the body must contain this text.'),
+    intervalMs: millis(50, 3_600_000).default(H.intervalMs).describe('Time between checks.'),
+    timeoutMs: millis(10, 600_000).default(H.timeoutMs).describe('Check timeout.'),
+    fall: range(1, 100).default(H.fall).describe('Consecutive failures: up → suspect.'),
+    downAfter: range(1, 100).default(H.downAfter).describe('Further failures: suspect → down.'),
+    rise: range(1, 100).default(H.rise).describe('Consecutive successes: down → up.'),
+    suspectTimeoutMs: millis(0, 86_400_000)
+      .default(H.suspectTimeoutMs)
+      .describe('Time suspect without a success before down.'),
     reportIntervalMs: millis(100, 3_600_000)
       .optional()
-      .describe('Expected load-report interval; missing 3 in a row marks the member suspect.'),
+      .describe(
+        'Expected load-report interval; when set, a member silent for `missedReports` intervals is suspect.',
+      ),
+    missedReports: range(1, 100)
+      .default(H.missedReports)
+      .describe('Intervals without a report that count as missed.'),
+    flapPenalty: range(0, 1_000_000)
+      .default(H.flapPenalty)
+      .describe('Flap damping: penalty per fall to down (0 = no damping).'),
+    halfLifeMs: millis(1, 86_400_000)
+      .default(H.halfLifeMs)
+      .describe('Flap damping: half-life of the penalty.'),
+    suppressThreshold: range(1, 1_000_000)
+      .default(H.suppressThreshold)
+      .describe('Flap damping: penalty at which a member is held down.'),
+    reuseThreshold: range(0, 1_000_000)
+      .default(H.reuseThreshold)
+      .describe('Flap damping: penalty below which it is released.'),
   })
-  .describe('Health checking for the members of a pool.');
+  .describe('Health checking for the members of a pool (member labels `health.kind|port|path` override).');
 
 const member = z
   .strictObject({
@@ -97,16 +121,7 @@ const member = z
 const pool = z
   .strictObject({
     policy: policy.default({ name: 'round-robin' }),
-    health: healthCheck.default({
-      kind: 'tcp',
-      port: 'main',
-      path: '/healthz',
-      expectStatus: [200, 399],
-      intervalMs: 2000,
-      timeoutMs: 1000,
-      fall: 2,
-      rise: 2,
-    }),
+    health: healthCheck.default(() => healthCheck.parse({})),
     members: z.array(member).default([]).describe('Static members (more can join at run time).'),
   })
   .describe('A named set of members offering one service.');
@@ -176,6 +191,18 @@ export const configSchema = z
           });
         } else seen.set(m.id, where);
       });
+      try {
+        resolvePoolHealth(p.health, `pools.${poolName}.health`);
+      } catch (error) {
+        if (!(error instanceof InvalidArgumentError)) throw error;
+        // The core says `<where>.<key>: expected ...`; point at that key.
+        const m = /\.(\w+): (expected .*)$/s.exec(error.message);
+        ctx.addIssue({
+          code: 'custom',
+          path: m ? ['pools', poolName, 'health', m[1]!] : ['pools', poolName, 'health'],
+          message: m ? m[2]! : error.message,
+        });
+      }
       const problem = policyProblem(p.policy);
       if (problem) {
         // The core says `... option <key>: <reason>`; point at that key when it names one.

@@ -32,6 +32,9 @@ export class MemoryRegistry implements Registry {
   #members = new Map<string, Entry>();
   #assignments = new Map<string, Assignment>();
   #listeners = new Set<RegistryListener>();
+  /** Events not yet delivered: a listener that changes the registry queues behind the current event. */
+  #queue: RegistryEvent[] = [];
+  #delivering = false;
   #closed = false;
   #onListenerError: (error: unknown) => void;
 
@@ -51,13 +54,24 @@ export class MemoryRegistry implements Registry {
 
   #emit(build: (revision: number) => RegistryEvent): void {
     this.#revision += 1;
-    const event = build(this.#revision);
-    for (const listener of [...this.#listeners]) {
-      try {
-        listener(event);
-      } catch (error) {
-        this.#onListenerError(error);
+    this.#queue.push(build(this.#revision));
+    // A change made by a listener (re-entrantly) is delivered after the current event has
+    // reached every listener, so each listener sees revisions in order.
+    if (this.#delivering) return;
+    this.#delivering = true;
+    try {
+      for (let event = this.#queue.shift(); event; event = this.#queue.shift()) {
+        for (const listener of [...this.#listeners]) {
+          if (!this.#listeners.has(listener)) continue; // unsubscribed by an earlier listener
+          try {
+            listener(event);
+          } catch (error) {
+            this.#onListenerError(error);
+          }
+        }
       }
+    } finally {
+      this.#delivering = false;
     }
   }
 
@@ -126,7 +140,7 @@ export class MemoryRegistry implements Registry {
     this.#check();
     const assignment: Assignment = Object.freeze({
       key,
-      value: structuredClone(value),
+      value: deepFreeze(structuredClone(value)),
       updatedAt: Date.now(),
     });
     this.#assignments.set(key, assignment);
@@ -167,6 +181,7 @@ export class MemoryRegistry implements Registry {
     this.#closed = true;
     for (const e of this.#members.values()) if (e.timer) clearTimeout(e.timer);
     this.#listeners.clear();
+    this.#queue = [];
   }
 }
 
@@ -183,4 +198,13 @@ function freezeMember(m: Member): Member {
     ports: Object.freeze({ ...m.ports }),
     labels: Object.freeze({ ...m.labels }),
   });
+}
+
+/** Freezes a cloned JSON-like value so readers (snapshots, events) cannot alter the stored one. */
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
 }

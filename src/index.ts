@@ -1,0 +1,29 @@
+/**
+ * The Usher server API (`usher`): what users may build on. Everything else is internal.
+ */
+
+export { Metrics, type MetricsOptions } from './admin/metrics.js';
+export {
+  type AdminActions,
+  type AdminServer,
+  type AdminServerOptions,
+  createAdminServer,
+} from './admin/server.js';
+export { loadConfigFile, parseConfig, validateConfig } from './config/load.js';
+export type { Config, ConfigInput, HealthCheckConfig, MemberConfig, PoolConfig } from './config/schema.js';
+export * from './core/hash.js';
+export * from './core/model.js';
+export * from './core/policy/index.js';
+export * from './errors.js';
+export { MemoryRegistry, type MemoryRegistryOptions } from './registry/memory.js';
+export type {
+  Assignment,
+  RegisterOptions,
+  Registry,
+  RegistryEvent,
+  RegistryListener,
+  RegistrySnapshot,
+} from './registry/registry.js';
+export { Usher, type UsherOptions } from './runtime.js';
+export { createLogger, type Logger, type LoggerOptions } from './util/logger.js';
+export { VERSION } from './version.js';
