@@ -3,12 +3,16 @@
  * and every role its configuration switches on. `usher run` is a thin shell around this.
  */
 
+import { isDeepStrictEqual } from 'node:util';
 import { Metrics } from './admin/metrics.js';
 import { type AdminServer, createAdminServer, type ReloadResult } from './admin/server.js';
 import { diffConfig, reloadIssues, staticMembers } from './config/diff.js';
 import { loadConfigFile, validateConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
+import { createPolicy } from './core/policy/index.js';
+import type { Policy } from './core/policy/policy.js';
 import { DemoMemberServer } from './demo/member-server.js';
+import { DemoTraffic } from './demo/traffic.js';
 import { ConfigInvalidError, ConfigUnreadableError } from './errors.js';
 import { HealthMonitor } from './health/monitor.js';
 import { MemoryRegistry } from './registry/memory.js';
@@ -41,6 +45,8 @@ export class Usher {
   #admin: AdminServer | undefined;
   readonly health: HealthMonitor;
   #demo: DemoMemberServer[] = [];
+  #traffic: DemoTraffic[] = [];
+  #policies = new Map<string, Policy>();
   #closing: Promise<void> | undefined;
   #reloading: Promise<unknown> = Promise.resolve();
   #reloads;
@@ -100,6 +106,7 @@ export class Usher {
 
   async #start(): Promise<void> {
     const config = this.#config;
+    this.#policies = buildPolicies(config);
     for (const m of staticMembers(config)) await this.registry.register(m);
     await this.health.start();
     for (const s of config.demo?.servers ?? []) {
@@ -107,7 +114,7 @@ export class Usher {
         const demo = new DemoMemberServer({
           id: `${s.pool}-${i + 1}`,
           pool: s.pool,
-          port: s.basePort + i,
+          port: s.basePort === 0 ? 0 : s.basePort + i,
           site: s.site,
           reportIntervalMs: s.reportIntervalMs,
           registry: this.registry,
@@ -116,7 +123,19 @@ export class Usher {
         await demo.start();
       }
     }
-    if (config.demo) this.logger.info({ members: this.#demo.length }, 'demo member servers started');
+    for (const t of config.demo?.traffic ?? []) {
+      const traffic = new DemoTraffic({
+        pool: t.pool,
+        policy: this.policyFor(t.pool),
+        registry: this.registry,
+        ratePerSec: t.ratePerSec,
+        holdMs: t.holdMs,
+      });
+      this.#traffic.push(traffic);
+      traffic.start();
+    }
+    if (config.demo)
+      this.logger.info({ members: this.#demo.length, traffic: this.#traffic.length }, 'demo started');
     if (config.admin) {
       this.#admin = await createAdminServer({
         host: config.admin.host,
@@ -126,7 +145,7 @@ export class Usher {
         metrics: this.metrics,
         version: VERSION,
         pools: () => Object.keys(this.#config.pools),
-        roles: () => this.#roles(),
+        roles: () => this.roles(),
         actions: {
           drain: (id) => this.drain(id),
           undrain: (id) => this.undrain(id),
@@ -137,8 +156,25 @@ export class Usher {
     }
   }
 
-  #roles(): Record<string, unknown> {
-    return {};
+  /** Per-role summaries shown by the admin API and dashboard. */
+  roles(): Record<string, unknown> {
+    const roles: Record<string, unknown> = {};
+    if (this.#traffic.length > 0) roles.demo = { traffic: this.#traffic.map((t) => t.summary()) };
+    return roles;
+  }
+
+  /**
+   * The selection policy of a pool, as configured now. The returned object always delegates
+   * to the current policy, so a reload that changes it takes effect at once.
+   */
+  policyFor(pool: string): Policy {
+    const policies = () => this.#policies;
+    return {
+      get name() {
+        return policies().get(pool)?.name ?? 'none';
+      },
+      pick: (request) => policies().get(pool)?.pick(request),
+    };
   }
 
   /** Drains a member: it stays `draining` whatever its checks say, until `undrain`. */
@@ -177,6 +213,14 @@ export class Usher {
       return { ok: false, issues: [{ path: 'pools', message: (error as Error).message }] };
     }
     const change = diffConfig(this.#config, next);
+    // Pools whose policy settings did not change keep their policy object (and its state:
+    // round-robin position, Maglev table); the others get a new one.
+    const policies = new Map<string, Policy>();
+    for (const [name, cfg] of Object.entries(next.pools)) {
+      const same = isDeepStrictEqual(this.#config.pools[name]?.policy, cfg.policy);
+      policies.set(name, (same && this.#policies.get(name)) || buildPolicy(cfg.policy));
+    }
+    this.#policies = policies;
     this.#config = next;
     for (const m of [...change.added, ...change.updated]) await this.registry.register(m);
     for (const id of change.removed) await this.registry.deregister(id, 'removed from config');
@@ -236,6 +280,7 @@ export class Usher {
     await this.#reloading;
     // Stop accepting admin requests first (ends SSE streams), then members, then the registry.
     await this.#admin?.close();
+    for (const t of this.#traffic) t.close();
     await this.health.close();
     // Members this process runs are marked draining before they stop, so that watchers stop
     // sending them work; their requests in flight are allowed to finish.
@@ -248,4 +293,13 @@ export class Usher {
 
 function healthPools(config: Config): Record<string, Config['pools'][string]['health']> {
   return Object.fromEntries(Object.entries(config.pools).map(([name, p]) => [name, p.health]));
+}
+
+function buildPolicy(cfg: Config['pools'][string]['policy']): Policy {
+  const { name, ...options } = cfg;
+  return createPolicy(name, options);
+}
+
+function buildPolicies(config: Config): Map<string, Policy> {
+  return new Map(Object.entries(config.pools).map(([name, p]) => [name, buildPolicy(p.policy)]));
 }

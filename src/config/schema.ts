@@ -160,14 +160,24 @@ const demo = z
         z.strictObject({
           pool: name.describe('Pool the demo servers join.'),
           count: range(1, 64).default(3),
-          basePort: port.describe('Port of the first server; the others follow.'),
+          basePort: listenPort.describe('Port of the first server; the others follow (0: ephemeral ports).'),
           site: name.default('local'),
           reportIntervalMs: millis(100, 60_000).default(1000).describe('How often each reports its load.'),
         }),
       )
       .default([]),
+    traffic: z
+      .array(
+        z.strictObject({
+          pool: name.describe('Pool whose policy places each demo request.'),
+          ratePerSec: z.number().positive().max(1000).default(5).describe('Requests started per second.'),
+          holdMs: millis(0, 60_000).default(1500).describe('How long each request stays open.'),
+        }),
+      )
+      .default([])
+      .describe('A demo client: asks the pool policy where each request goes, then sends it straight there.'),
   })
-  .describe('Demo member servers started inside `usher run` (for `npm start`).');
+  .describe('Demo member servers and traffic started inside `usher run` (for `npm start`).');
 
 export const configSchema = z
   .strictObject({
@@ -211,6 +221,15 @@ export const configSchema = z
           code: 'custom',
           path: m ? ['pools', poolName, 'policy', m[1]!] : ['pools', poolName, 'policy'],
           message: m ? m[2]! : problem,
+        });
+      }
+    }
+    for (const [i, s] of (cfg.demo?.traffic ?? []).entries()) {
+      if (!(s.pool in cfg.pools)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['demo', 'traffic', i, 'pool'],
+          message: `unknown pool ${JSON.stringify(s.pool)} (declared: ${Object.keys(cfg.pools).join(', ') || 'none'})`,
         });
       }
     }
