@@ -3,8 +3,9 @@
  * benchmarks themselves), and with `--write` replaces the block between the markers in README.md.
  * Run: `node --import tsx scripts/bench-table.ts [--write]`.
  */
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { replaceReadmeBlock } from './readme-block.js';
 
 interface Result {
   name: string;
@@ -43,14 +44,5 @@ const table = [
   ...rows,
 ].join('\n');
 
-if (process.argv.includes('--write')) {
-  const readme = readFileSync('README.md', 'utf8');
-  const start = '<!-- bench-table:start -->';
-  const end = '<!-- bench-table:end -->';
-  const a = readme.indexOf(start);
-  const b = readme.indexOf(end);
-  if (a < 0 || b < 0) throw new Error(`README.md lacks the ${start} ... ${end} markers`);
-  writeFileSync('README.md', `${readme.slice(0, a + start.length)}\n${table}\n${readme.slice(b)}`);
-} else {
-  console.log(table);
-}
+if (process.argv.includes('--write')) replaceReadmeBlock('bench-table', table);
+else console.log(table);

@@ -3,9 +3,9 @@
  * with `--write` replaces the block between the markers in README.md.
  * Run: `node --import tsx scripts/config-reference.ts [--write]`.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
 import { z } from 'zod';
 import { configSchema } from '../src/config/schema.js';
+import { replaceReadmeBlock } from './readme-block.js';
 
 interface JsonSchema {
   type?: string | string[];
@@ -61,14 +61,5 @@ const schema = z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any
 walk('', schema);
 const table = ['| key | type | default | meaning |', '| --- | --- | --- | --- |', ...rows].join('\n');
 
-if (process.argv.includes('--write')) {
-  const readme = readFileSync('README.md', 'utf8');
-  const start = '<!-- config-reference:start -->';
-  const end = '<!-- config-reference:end -->';
-  const a = readme.indexOf(start);
-  const b = readme.indexOf(end);
-  if (a < 0 || b < 0) throw new Error(`README.md lacks the ${start} ... ${end} markers`);
-  writeFileSync('README.md', `${readme.slice(0, a + start.length)}\n${table}\n${readme.slice(b)}`);
-} else {
-  console.log(table);
-}
+if (process.argv.includes('--write')) replaceReadmeBlock('config-reference', table);
+else console.log(table);

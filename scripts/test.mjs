@@ -43,7 +43,13 @@ if (files.length === 0) {
   process.exit(1);
 }
 console.log(`# node --test: ${files.length} files`);
-const status = run(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', ...files], {
+const reporters = [
+  '--test-reporter=spec',
+  '--test-reporter-destination=stdout',
+  '--test-reporter=./scripts/summary-reporter.mjs',
+  '--test-reporter-destination=stdout',
+];
+const status = run(process.execPath, ['--import', 'tsx', '--test', ...reporters, ...files], {
   env: { ...process.env, USHER_TEST: '1' },
 });
 process.exit(status);

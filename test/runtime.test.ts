@@ -3,16 +3,9 @@ import { describe, it } from 'node:test';
 import { validateConfig } from '../src/config/load.js';
 import { Usher } from '../src/runtime.js';
 import { createLogger } from '../src/util/logger.js';
+import { eventually } from './support/wait.js';
 
 const logger = createLogger({ level: 'silent', format: 'json' });
-
-async function until(ok: () => boolean | Promise<boolean>, what: string, timeoutMs = 15000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await ok())) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 interface TrafficSummary {
   sent: number;
@@ -37,7 +30,7 @@ describe('Usher runtime', () => {
     const usher = await Usher.start(config, { logger });
     try {
       const traffic = (): TrafficSummary => (usher.roles().demo as { traffic: TrafficSummary[] }).traffic[0]!;
-      await until(() => traffic().sent >= 30, '30 demo requests');
+      await eventually(() => assert.ok(traffic().sent >= 30, '30 demo requests'), 15000);
       const picks = traffic().picks;
       assert.deepEqual(Object.keys(picks).sort(), ['web-1', 'web-2', 'web-3']);
       const counts = Object.values(picks);
@@ -50,7 +43,7 @@ describe('Usher runtime', () => {
       await usher.drain('web-2');
       const before = traffic().picks['web-2'] ?? 0;
       const sentBefore = traffic().sent;
-      await until(() => traffic().sent >= sentBefore + 30, '30 more requests');
+      await eventually(() => assert.ok(traffic().sent >= sentBefore + 30, '30 more requests'), 15000);
       assert.equal(traffic().picks['web-2'] ?? 0, before, 'a drained member gets no new requests');
       assert.equal((await usher.registry.get('web-2'))?.health, 'draining');
 

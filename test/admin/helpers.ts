@@ -248,24 +248,6 @@ export function sse(t: TestContext, base: string, path = '/api/v1/events'): Prom
   });
 }
 
-/**
- * Polls `check` until it returns without throwing, or rethrows its last error after the
- * deadline. For outcomes that arrive asynchronously (no sleeps as synchronisation).
- */
-export async function eventually<T>(
-  check: () => Promise<T> | T,
-  timeoutMs = 5000,
-  intervalMs = 25,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await check();
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await new Promise((r) => setTimeout(r, intervalMs));
-    }
-  }
-}
+export { eventually } from '../support/wait.js';
 
 export const auth = { Authorization: `Bearer ${TOKEN}` };

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { UsherProcess } from '../support/usher-process.js';
+import { eventually } from '../support/wait.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'usher-run-'));
 const configPath = join(dir, 'usher.yaml');
@@ -30,21 +31,6 @@ async function memberIds(base: string): Promise<string[]> {
   return s.pools.flatMap((p) => p.members.map((m) => m.id)).sort();
 }
 
-async function until<T>(
-  fn: () => Promise<T>,
-  ok: (v: T) => boolean,
-  what: string,
-  timeoutMs = 10000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (ok(v)) return v;
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}; last value ${JSON.stringify(v)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 describe('usher run', () => {
   const procs: UsherProcess[] = [];
   after(async () => {
@@ -65,11 +51,7 @@ describe('usher run', () => {
     // SIGHUP with a changed file: w1 removed, w3 added.
     writeConfig(['w2', 'w3']);
     p.child.kill('SIGHUP');
-    await until(
-      () => memberIds(base),
-      (ids) => ids.join() === 'w2,w3',
-      'the reloaded members',
-    );
+    await eventually(async () => assert.deepEqual(await memberIds(base), ['w2', 'w3']), 10000);
 
     // SIGHUP with an invalid file: refused, the running config is kept.
     writeFileSync(configPath, 'pools: { web: { members: [ { id: x, port: 70000 } ] } }\n');
