@@ -8,7 +8,7 @@ export const PROBE_TYPE = 0xffff;
 export const PROBE_VERSION = 1;
 export const HEADER_BYTES = 16;
 /** Clients pad PROBE and CATALOG requests to this size so that answers fit (never an amplifier). */
-export const PADDED_REQUEST_BYTES = 256;
+export const PADDED_REQUEST_BYTES = 320;
 /** Largest message the codec produces or accepts. */
 export const MAX_MESSAGE_BYTES = 8192;
 
@@ -100,4 +100,6 @@ export type DecodeError =
   | 'duplicate-field'
   | 'too-large';
 
-export type DecodeResult = { readonly ok: true; readonly message: ProbeMessage } | { readonly ok: false; readonly error: DecodeError };
+export type DecodeResult =
+  | { readonly ok: true; readonly message: ProbeMessage }
+  | { readonly ok: false; readonly error: DecodeError };
