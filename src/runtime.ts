@@ -15,6 +15,7 @@ import { DemoMemberServer } from './demo/member-server.js';
 import { DemoTraffic } from './demo/traffic.js';
 import { ConfigInvalidError, ConfigUnreadableError } from './errors.js';
 import { HealthMonitor } from './health/monitor.js';
+import { Assigner } from './probe/assigner.js';
 import { MemoryRegistry } from './registry/memory.js';
 import type { Registry } from './registry/registry.js';
 import type { Logger } from './util/logger.js';
@@ -46,6 +47,7 @@ export class Usher {
   readonly health: HealthMonitor;
   #demo: DemoMemberServer[] = [];
   #traffic: DemoTraffic[] = [];
+  #assigner: Assigner | undefined;
   #policies = new Map<string, Policy>();
   #closing: Promise<void> | undefined;
   #reloading: Promise<unknown> = Promise.resolve();
@@ -98,6 +100,11 @@ export class Usher {
     return this.#config;
   }
 
+  /** The probe assigner, when the config has an `assigner` section. */
+  get assigner(): Assigner | undefined {
+    return this.#assigner;
+  }
+
   urls(): UsherUrls {
     if (!this.#admin) return {};
     const u = this.#admin.url;
@@ -109,6 +116,21 @@ export class Usher {
     this.#policies = buildPolicies(config);
     for (const m of staticMembers(config)) await this.registry.register(m);
     await this.health.start();
+    if (config.assigner) {
+      // The cookie secret: USHER_PROBE_SECRET (read by the CookieJar), else random per process.
+      this.#assigner = new Assigner({
+        config: config.assigner,
+        registry: this.registry,
+        policyFor: (pool) => this.policyFor(pool),
+        newPolicy: (pool) => {
+          const cfg = this.#config.pools[pool];
+          return cfg ? buildPolicy(cfg.policy) : undefined;
+        },
+        metrics: this.metrics,
+        logger: this.logger,
+      });
+      await this.#assigner.start();
+    }
     for (const s of config.demo?.servers ?? []) {
       for (let i = 0; i < s.count; i++) {
         const demo = new DemoMemberServer({
@@ -160,6 +182,7 @@ export class Usher {
   roles(): Record<string, unknown> {
     const roles: Record<string, unknown> = {};
     if (this.#traffic.length > 0) roles.demo = { traffic: this.#traffic.map((t) => t.summary()) };
+    if (this.#assigner) roles.assigner = this.#assigner.summary();
     return roles;
   }
 
@@ -222,6 +245,8 @@ export class Usher {
     }
     this.#policies = policies;
     this.#config = next;
+    // reloadIssues refused a change of host or port, and adding or removing the section.
+    if (this.#assigner && next.assigner) this.#assigner.reconfigure(next.assigner);
     for (const m of [...change.added, ...change.updated]) await this.registry.register(m);
     for (const id of change.removed) await this.registry.deregister(id, 'removed from config');
     this.#reloads.inc({ outcome: 'applied' });
@@ -278,7 +303,9 @@ export class Usher {
 
   async #close(): Promise<void> {
     await this.#reloading;
-    // Stop accepting admin requests first (ends SSE streams), then members, then the registry.
+    // The assigner first: no new client is placed on a member that is about to stop.
+    await this.#assigner?.close();
+    // Then admin requests (ends SSE streams), then members, then the registry.
     await this.#admin?.close();
     for (const t of this.#traffic) t.close();
     await this.health.close();

@@ -37,12 +37,43 @@ export interface ConfigChange {
 /** Sections that take effect only at start; a reload that changes them is refused. */
 export const RESTART_SECTIONS = ['registry', 'admin', 'demo'] as const;
 
+/**
+ * Sections whose other keys apply on reload, but which a reload cannot add or remove, and
+ * whose keys listed here take effect only at start (a listening socket's address).
+ */
+export const RESTART_KEYS = { assigner: ['host', 'port'] } as const;
+
 /** Problems that make `next` impossible to apply to a process running `current`. */
 export function reloadIssues(current: Config, next: Config): Issue[] {
-  return RESTART_SECTIONS.filter((s) => !isDeepStrictEqual(current[s], next[s])).map((s) => ({
-    path: s,
-    message: 'changes to this section need a restart (the running config is kept)',
-  }));
+  const issues: Issue[] = RESTART_SECTIONS.filter((s) => !isDeepStrictEqual(current[s], next[s])).map(
+    (s) => ({
+      path: s,
+      message: 'changes to this section need a restart (the running config is kept)',
+    }),
+  );
+  for (const [section, keys] of Object.entries(RESTART_KEYS) as [
+    keyof typeof RESTART_KEYS,
+    readonly string[],
+  ][]) {
+    const a = current[section] as Record<string, unknown> | undefined;
+    const b = next[section] as Record<string, unknown> | undefined;
+    if ((a === undefined) !== (b === undefined)) {
+      issues.push({
+        path: section,
+        message: `${a === undefined ? 'adding' : 'removing'} this section needs a restart (the running config is kept)`,
+      });
+      continue;
+    }
+    if (!a || !b) continue;
+    for (const key of keys) {
+      if (!isDeepStrictEqual(a[key], b[key]))
+        issues.push({
+          path: `${section}.${key}`,
+          message: `changes to this key need a restart (running ${JSON.stringify(a[key])}, got ${JSON.stringify(b[key])}; the running config is kept)`,
+        });
+    }
+  }
+  return issues;
 }
 
 /** What changes when a process running `current` applies `next`. */

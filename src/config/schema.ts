@@ -55,13 +55,26 @@ const H = POOL_HEALTH_DEFAULTS;
 const healthCheck = z
   .strictObject({
     kind: z
-      .enum(['tcp', 'http', 'none'])
+      .enum(['tcp', 'http', 'udp', 'none'])
       .default(H.kind)
-      .describe('Active check: TCP connect, HTTP GET, or none.'),
+      .describe(
+        'Active check: TCP connect, HTTP GET, UDP probe (a PROBE answered by PROBE_RESPONSE or ERROR), or none.',
+      ),
     port: z
       .union([port, name])
       .optional()
-      .describe('Port number, or the name of one of the member `ports` (default: `health`, else `main`).'),
+      .describe(
+        'Port number, or the name of one of the member `ports` (default: `health`, else `main`; for udp: `probe`, else `health`, else `main`).',
+      ),
+    app: z
+      .string()
+      .min(1, { error: 'expected an app name of 1..64 bytes, got an empty string' })
+      .refine((s) => new TextEncoder().encode(s).length <= 64, {
+        error: (i) =>
+          `expected an app name of at most 64 bytes of UTF-8, got ${new TextEncoder().encode(String(i.input)).length}`,
+      })
+      .optional()
+      .describe('UDP check: the app named in the probe (default: the pool name).'),
     path: z.string().startsWith('/').default(H.path).describe('HTTP check path.'),
     expectStatus: z
       .tuple([range(100, 599), range(100, 599)])
@@ -179,6 +192,54 @@ const demo = z
   })
   .describe('Demo member servers and traffic started inside `usher run` (for `npm start`).');
 
+const probeApp = z
+  .strictObject({
+    pool: name.describe('Pool whose members serve the app (must be declared under `pools`).'),
+    incarnations: z
+      .array(name)
+      .min(1, { error: 'expected at least one incarnation id (leave the key out for none)' })
+      .optional()
+      .describe(
+        'Incarnations (worlds, rooms) clients may ask for (P0.6). A member hosts those listed in its label `incarnations` (comma-separated), or all when it has none; a probe for another id is answered UNKNOWN_APP.',
+      ),
+  })
+  .describe('An application clients probe for.');
+
+export const assignerSchema = z
+  .strictObject({
+    host: host
+      .default('127.0.0.1')
+      .describe('UDP listen address, IPv4 or IPv6 (`0.0.0.0`, `::`); changing it needs a restart.'),
+    port: listenPort.default(9190).describe('UDP listen port (0 = ephemeral); changing it needs a restart.'),
+    mode: z
+      .enum(['forward', 'answer'])
+      .default('forward')
+      .describe(
+        'forward: the probe goes on to the chosen member, which answers the client (P0.2); answer: the assigner answers and notifies the member (P0.3).',
+      ),
+    apps: z
+      .record(name, probeApp)
+      .default({})
+      .describe('Applications by the name clients put in their probes.'),
+    rateLimit: z
+      .strictObject({
+        perSecond: z
+          .number()
+          .positive({ error: (i) => `expected a rate > 0, got ${String(i.input)}` })
+          .max(1_000_000)
+          .default(50)
+          .describe('Datagrams per second each source address may send (token bucket refill).'),
+        burst: range(1, 1_000_000).default(100).describe('Datagrams a quiet source may send at once.'),
+      })
+      .default({ perSecond: 50, burst: 100 })
+      .describe('Per source address; datagrams beyond it are dropped unanswered.'),
+  })
+  .describe(
+    'Probe assigner (P, seed 000): UDP probes in, a member chosen by the pool policy. Answers are never larger than the request unless the client returns a cookie; the cookie secret comes from USHER_PROBE_SECRET (random per process when unset; several assigners behind one address need the same). mode, apps and rateLimit apply on reload; adding or removing the section, or changing host or port, needs a restart.',
+  );
+
+export type AssignerConfig = z.output<typeof assignerSchema>;
+
 export const configSchema = z
   .strictObject({
     registry: registry.default({ kind: 'memory' }),
@@ -186,6 +247,7 @@ export const configSchema = z
     log: log.default({ level: 'info', format: 'auto' }),
     pools: z.record(name, pool).default({}).describe('Pools by name.'),
     demo: demo.optional(),
+    assigner: assignerSchema.optional(),
   })
   .superRefine((cfg, ctx) => {
     const seen = new Map<string, string>();
@@ -230,6 +292,23 @@ export const configSchema = z
           code: 'custom',
           path: ['demo', 'traffic', i, 'pool'],
           message: `unknown pool ${JSON.stringify(s.pool)} (declared: ${Object.keys(cfg.pools).join(', ') || 'none'})`,
+        });
+      }
+    }
+    for (const [app, a] of Object.entries(cfg.assigner?.apps ?? {})) {
+      if (!Object.hasOwn(cfg.pools, a.pool)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['assigner', 'apps', app, 'pool'],
+          message: `unknown pool ${JSON.stringify(a.pool)} (declared: ${Object.keys(cfg.pools).join(', ') || 'none'})`,
+        });
+      }
+      const dup = a.incarnations?.find((id, i) => a.incarnations!.indexOf(id) !== i);
+      if (dup !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['assigner', 'apps', app, 'incarnations'],
+          message: `duplicate incarnation ${JSON.stringify(dup)}`,
         });
       }
     }

@@ -1,12 +1,17 @@
 /**
- * Active health checks over real sockets: TCP connect and HTTP GET. Each resolves to a
+ * Active health checks over real sockets: TCP connect, HTTP GET and a UDP probe (the probe
+ * protocol's PROBE, docs/protocols/probe.md). Each resolves to a
  * `CheckResult` and never rejects: a refused connection, a timeout or a malformed answer is a
  * failed check with a reason, not an exception. Every socket is closed before the promise
  * resolves (no keep-alive: one connection per check).
  */
+import { randomBytes } from 'node:crypto';
+import dgram from 'node:dgram';
 import http from 'node:http';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { decode, encode } from '../probe/codec.js';
+import { PADDED_REQUEST_BYTES } from '../probe/messages.js';
 
 export interface CheckResult {
   readonly ok: boolean;
@@ -38,6 +43,15 @@ export interface HttpCheckOptions {
   readonly maxBodyBytes?: number;
   /** `Host` header; the target address by default. */
   readonly hostHeader?: string;
+  readonly signal?: AbortSignal;
+}
+
+export interface UdpProbeCheckOptions {
+  readonly host: string;
+  readonly port: number;
+  /** The app named in the PROBE. */
+  readonly app: string;
+  readonly timeoutMs: number;
   readonly signal?: AbortSignal;
 }
 
@@ -160,5 +174,83 @@ export function httpCheck(options: HttpCheckOptions): Promise<CheckResult> {
       res.on('error', (error) => finish(false, `http body ${errorCode(error)}`));
     });
     req.end();
+  });
+}
+
+/**
+ * Passes when a PROBE for `app` (padded to 256 bytes, so the answer fits) sent to host:port is
+ * answered within the timeout by a PROBE_RESPONSE or an ERROR echoing its requestId: either
+ * proves that the member's probe responder is alive (an ERROR such as "no such app" is still an
+ * answer). The socket is connected, so only datagrams from host:port count, and a closed port
+ * (ICMP port unreachable) fails at once where the OS reports it.
+ */
+export function udpProbeCheck(options: UdpProbeCheckOptions): Promise<CheckResult> {
+  const start = performance.now();
+  return new Promise((resolve) => {
+    let socket: dgram.Socket | undefined;
+    let closed = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const onAbort = (): void => finish(false, 'udp probe aborted');
+    const finish = once(
+      start,
+      () => {
+        if (timer) clearTimeout(timer);
+        options.signal?.removeEventListener('abort', onAbort);
+        closed = true;
+        try {
+          socket?.close();
+        } catch {
+          // already closed
+        }
+      },
+      resolve,
+    );
+    if (options.signal?.aborted) return finish(false, 'udp probe aborted');
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    timer = setTimeout(
+      () => finish(false, `udp probe timeout after ${options.timeoutMs} ms`),
+      options.timeoutMs,
+    );
+    const requestId = randomBytes(4).readUInt32BE(0);
+    let request: Uint8Array;
+    try {
+      request = encode({ kind: 'PROBE', requestId, app: options.app, padTo: PADDED_REQUEST_BYTES });
+    } catch (error) {
+      return finish(false, `udp probe: ${(error as Error).message}`);
+    }
+    try {
+      socket = dgram.createSocket(net.isIPv6(options.host) ? 'udp6' : 'udp4');
+    } catch (error) {
+      return finish(false, `udp probe ${errorCode(error)}`);
+    }
+    const s = socket;
+    s.on('error', (error) => finish(false, `udp probe ${errorCode(error)}`));
+    s.on('message', (bytes: Buffer) => {
+      const result = decode(bytes);
+      if (!result.ok || result.message.requestId !== requestId) return;
+      const m = result.message;
+      if (m.kind === 'PROBE_RESPONSE') finish(true, `udp probe answered${m.member ? ` by ${m.member}` : ''}`);
+      else if (m.kind === 'ERROR')
+        finish(
+          true,
+          `udp probe answered with error ${m.error?.code ?? '?'}${m.error?.message ? ` (${m.error.message})` : ''}`,
+        );
+    });
+    try {
+      // On a failed look-up Node calls back with the error (the typings say no arguments).
+      s.connect(options.port, options.host, ((error?: Error) => {
+        if (closed) return;
+        if (error) return finish(false, `udp probe ${errorCode(error)}`);
+        try {
+          s.send(request, (e) => {
+            if (e) finish(false, `udp probe send ${errorCode(e)}`);
+          });
+        } catch (e) {
+          finish(false, `udp probe send ${errorCode(e)}`);
+        }
+      }) as () => void);
+    } catch (error) {
+      finish(false, `udp probe ${errorCode(error)}`);
+    }
   });
 }

@@ -15,14 +15,14 @@
  * to `draining` that it did not write drains its machine, and one leaving `draining`
  * undrains it (and writes the state the checks imply when that differs).
  *
- * Per-member overrides: labels `health.kind` (tcp | http | none), `health.port` (a number or
+ * Per-member overrides: labels `health.kind` (tcp | http | udp | none), `health.port` (a number or
  * the name of one of the member's ports) and `health.path`.
  */
 import { EventEmitter } from 'node:events';
 import type { HealthState, Member } from '../core/model.js';
 import { NotFoundError } from '../errors.js';
 import type { Registry, RegistryEvent } from '../registry/registry.js';
-import { type CheckResult, httpCheck, tcpCheck } from './checks.js';
+import { type CheckResult, httpCheck, tcpCheck, udpProbeCheck } from './checks.js';
 import { healthPort, memberHealthConfig, type PoolHealthConfig, resolvePoolHealth } from './pool-config.js';
 import {
   type HealthSignal,
@@ -38,7 +38,7 @@ import {
 /** What a check is run against. */
 export interface CheckTarget {
   readonly member: Member;
-  readonly kind: 'tcp' | 'http';
+  readonly kind: 'tcp' | 'http' | 'udp';
   readonly host: string;
   readonly port: number;
   readonly config: PoolHealthConfig;
@@ -112,6 +112,14 @@ interface Tracked {
 const defaultCheck: CheckRunner = (target, signal) => {
   const { host, port, config } = target;
   if (target.kind === 'tcp') return tcpCheck({ host, port, timeoutMs: config.timeoutMs, signal });
+  if (target.kind === 'udp')
+    return udpProbeCheck({
+      host,
+      port,
+      app: config.app ?? target.member.pool,
+      timeoutMs: config.timeoutMs,
+      signal,
+    });
   return httpCheck({
     host,
     port,
@@ -417,7 +425,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
       this.#schedule(t, false);
       return;
     }
-    const port = healthPort(member, config.port);
+    const port = healthPort(member, config.port, config.kind);
     const host = member.addresses[0];
     let run: Promise<CheckResult>;
     if (port === undefined || host === undefined) {

@@ -7,7 +7,7 @@ import type { Member } from '../core/model.js';
 import { InvalidArgumentError } from '../errors.js';
 import { type HealthThresholds, resolveThresholds } from './state-machine.js';
 
-export type CheckKind = 'tcp' | 'http' | 'none';
+export type CheckKind = 'tcp' | 'http' | 'udp' | 'none';
 
 /** Health checking of one pool. Threshold fields (fall, rise, ...) are the state machine's. */
 export interface PoolHealthConfig extends HealthThresholds {
@@ -20,6 +20,8 @@ export interface PoolHealthConfig extends HealthThresholds {
   readonly expectStatus: readonly [number, number];
   /** HTTP body must contain this text. */
   readonly bodyContains?: string;
+  /** UDP probe check: the app named in the PROBE; the member's pool name by default. */
+  readonly app?: string;
   /** Time between checks (and between time-based re-evaluations with `kind: 'none'`). */
   readonly intervalMs: number;
   readonly timeoutMs: number;
@@ -42,7 +44,7 @@ export const POOL_HEALTH_DEFAULTS: PoolHealthConfig = Object.freeze({
   missedReports: 3,
 });
 
-const KINDS: readonly CheckKind[] = ['tcp', 'http', 'none'];
+const KINDS: readonly CheckKind[] = ['tcp', 'http', 'udp', 'none'];
 
 /** Fills in and checks one pool's config; `where` prefixes error paths. */
 export function resolvePoolHealth(partial: Partial<PoolHealthConfig>, where = 'health'): PoolHealthConfig {
@@ -70,18 +72,26 @@ export function resolvePoolHealth(partial: Partial<PoolHealthConfig>, where = 'h
   return Object.freeze(c);
 }
 
-/** The port a check targets, or undefined when the member has none that fits. */
-export function healthPort(member: Member, port: string | number | undefined): number | undefined {
+/**
+ * The port a check targets, or undefined when the member has none that fits. By default:
+ * `health`, else `main`, else the first; for a UDP probe check `probe` comes first.
+ */
+export function healthPort(
+  member: Member,
+  port: string | number | undefined,
+  kind?: CheckKind,
+): number | undefined {
   if (typeof port === 'number') return port;
   if (port !== undefined) {
     const n = Number(port);
     return Number.isInteger(n) && n > 0 ? n : member.ports[port];
   }
+  if (kind === 'udp' && member.ports.probe !== undefined) return member.ports.probe;
   return member.ports.health ?? member.ports.main ?? Object.values(member.ports)[0];
 }
 
 /**
- * A member's config: its pool's, refined by the labels `health.kind` (tcp | http | none),
+ * A member's config: its pool's, refined by the labels `health.kind` (tcp | http | udp | none),
  * `health.port` (a number or the name of one of the member's ports) and `health.path`.
  * A bad label is reported to `onError` and ignored. Returns `base` itself when no label applies.
  */
@@ -98,7 +108,7 @@ export function memberHealthConfig(
     else
       onError(
         new InvalidArgumentError(
-          `member ${member.id}: label health.kind: expected tcp | http | none, got ${JSON.stringify(kind)}`,
+          `member ${member.id}: label health.kind: expected tcp | http | udp | none, got ${JSON.stringify(kind)}`,
         ),
       );
   }

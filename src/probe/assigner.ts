@@ -1,0 +1,369 @@
+/**
+ * The probe assigner (seed 000: P0.2, P0.3, P0.4, P0.6): one UDP socket at the site's public
+ * address. A client's PROBE names an app; the assigner chooses a member of the app's pool with
+ * the pool's policy and then steps out of the way:
+ * - `forward` mode (P0.2): it passes the probe on to the member as FORWARD, carrying the
+ *   client's observed endpoint, and the member answers the client directly;
+ * - `answer` mode (P0.3): it answers the client with PROBE_RESPONSE (the member's own
+ *   endpoint) and tells the member with NOTIFY.
+ * A CATALOG lists the apps and their incarnations (P0.6).
+ *
+ * The client is always the source the socket saw (P0.4: its NAT's address), never an address
+ * from the payload. Nothing is ever sent to a client that is larger than the datagram it sent,
+ * unless that datagram carried a valid cookie (docs/protocols/probe.md, "Never an amplifier"):
+ * every send to a client goes through `Replies.toClient` (replies.ts), which enforces it. Bad input is counted
+ * (`usher_probe_dropped_total{reason}`) and dropped; no datagram can throw out of here.
+ */
+import { randomBytes } from 'node:crypto';
+import dgram from 'node:dgram';
+import net from 'node:net';
+import type { Metrics } from '../admin/metrics.js';
+import type { AssignerConfig } from '../config/schema.js';
+import { hashKey } from '../core/hash.js';
+import type { Member } from '../core/model.js';
+import type { Policy } from '../core/policy/policy.js';
+import { InvalidArgumentError } from '../errors.js';
+import type { Registry } from '../registry/registry.js';
+import type { Logger } from '../util/logger.js';
+import { unmapIPv4 } from './address.js';
+import { AssignerStats, type AssignerSummary } from './assigner-stats.js';
+import { buildCatalog, type CatalogBody, forIncarnation } from './catalog.js';
+import { decode, isProbeDatagram } from './codec.js';
+import { CookieJar } from './cookie.js';
+import { type Endpoint, ErrorCode, Flag, type ProbeMessage } from './messages.js';
+import { PoolView } from './pool-view.js';
+import { RateLimiter } from './rate-limit.js';
+import { type MemberTarget, Replies, type Request } from './replies.js';
+
+export type { AssignerSummary } from './assigner-stats.js';
+
+export interface AssignerOptions {
+  readonly config: AssignerConfig;
+  readonly registry: Registry;
+  /** The current policy of a pool (`Usher.policyFor`). */
+  readonly policyFor: (pool: string) => Policy;
+  /**
+   * A new policy configured like the pool's, for the members of one declared incarnation: a
+   * policy with a cursor or a table (round robin, maglev) shared between subsets would favour
+   * some members. Without it, the pool's policy picks among the subset. Those policies are
+   * rebuilt on `reconfigure`.
+   */
+  readonly newPolicy?: (pool: string) => Policy | undefined;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  /** Cookie secret; by default USHER_PROBE_SECRET, else random per process. */
+  readonly secret?: string | Uint8Array;
+  /** Clock in milliseconds (rate limits, cookies, the assignment rate); `Date.now` by default. */
+  readonly now?: () => number;
+  /** Sources the rate limiter remembers at most (default 100 000). */
+  readonly maxSources?: number;
+}
+
+export interface BoundAddress {
+  readonly address: string;
+  readonly port: number;
+  readonly family: 'IPv4' | 'IPv6';
+}
+
+export class Assigner {
+  #config: AssignerConfig;
+  readonly #registry: Registry;
+  readonly #policyFor: (pool: string) => Policy;
+  readonly #newPolicy: ((pool: string) => Policy | undefined) | undefined;
+  /** Policies per declared incarnation: `app\0incarnation` → policy. */
+  #incarnationPolicies = new Map<string, Policy>();
+  readonly #logger: Logger;
+  readonly #now: () => number;
+  readonly #stats: AssignerStats;
+  readonly #limiter: RateLimiter;
+  readonly #cookies: CookieJar;
+  readonly #view: PoolView;
+  #socket: dgram.Socket | undefined;
+  #replies: Replies | undefined;
+  #bound: BoundAddress | undefined;
+  #closing: Promise<void> | undefined;
+  /** The catalog body, rebuilt when the registry view or the config changes. */
+  #catalog: { revision: number; config: AssignerConfig; body: CatalogBody } | undefined;
+
+  constructor(options: AssignerOptions) {
+    this.#config = options.config;
+    this.#registry = options.registry;
+    this.#policyFor = options.policyFor;
+    this.#newPolicy = options.newPolicy;
+    this.#logger = options.logger;
+    this.#now = options.now ?? Date.now;
+    this.#stats = new AssignerStats(options.metrics);
+    this.#limiter = new RateLimiter({
+      perSecond: options.config.rateLimit.perSecond,
+      burst: options.config.rateLimit.burst,
+      maxSources: options.maxSources,
+      now: this.#now,
+    });
+    this.#cookies = new CookieJar({
+      ...(options.secret !== undefined ? { secret: options.secret } : {}),
+      now: this.#now,
+    });
+    this.#view = new PoolView(this.#registry, (err) =>
+      this.#logger.error({ err }, 'assigner: registry snapshot failed'),
+    );
+  }
+
+  /** Follows the registry and binds the UDP socket; resolves with the bound address. */
+  async start(): Promise<BoundAddress> {
+    if (this.#bound) return this.#bound;
+    if (this.#socket || this.#closing)
+      throw new InvalidArgumentError('assigner: start() called twice or after close()');
+    await this.#view.start();
+    const { host, port } = this.#config;
+    const socket = dgram.createSocket({ type: net.isIPv6(host) ? 'udp6' : 'udp4' });
+    this.#socket = socket;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        socket.once('error', reject);
+        socket.bind({ port, address: host, exclusive: true }, () => {
+          socket.off('error', reject);
+          resolve();
+        });
+      });
+    } catch (error) {
+      this.#socket = undefined;
+      this.#view.close();
+      try {
+        socket.close();
+      } catch {
+        // never bound
+      }
+      throw error;
+    }
+    socket.on('error', (err) => this.#logger.warn({ err }, 'assigner socket error'));
+    this.#replies = new Replies(socket, this.#stats, this.#cookies, this.#logger);
+    socket.on('message', (bytes, rinfo) => this.#onDatagram(bytes, rinfo));
+    const a = socket.address();
+    this.#bound = { address: a.address, port: a.port, family: a.family === 'IPv6' ? 'IPv6' : 'IPv4' };
+    this.#logger.info(
+      { address: a.address, port: a.port, mode: this.#config.mode, apps: Object.keys(this.#config.apps) },
+      'assigner listening',
+    );
+    return this.#bound;
+  }
+
+  /** The bound address (after `start`). */
+  get address(): BoundAddress | undefined {
+    return this.#bound;
+  }
+
+  get config(): AssignerConfig {
+    return this.#config;
+  }
+
+  /**
+   * Applies a new section (mode, apps, rate limits) at once. Host and port cannot change
+   * without a restart: that throws InvalidArgumentError and changes nothing.
+   */
+  reconfigure(next: AssignerConfig): void {
+    if (next.host !== this.#config.host || next.port !== this.#config.port)
+      throw new InvalidArgumentError(
+        `assigner: host and port cannot change without a restart (running ${this.#config.host}:${this.#config.port}, got ${next.host}:${next.port})`,
+      );
+    this.#limiter.configure(next.rateLimit.perSecond, next.rateLimit.burst);
+    this.#config = next;
+    this.#catalog = undefined;
+    this.#incarnationPolicies = new Map();
+  }
+
+  /** The role summary shown by the admin API and the dashboard. */
+  summary(): AssignerSummary {
+    const b = this.#bound;
+    const address = b ? (b.family === 'IPv6' ? `[${b.address}]:${b.port}` : `${b.address}:${b.port}`) : '';
+    return this.#stats.summary(
+      { address, mode: this.#config.mode, sources: this.#limiter.sources },
+      this.#config.apps,
+      this.#now(),
+    );
+  }
+
+  /** Stops listening and following the registry; safe to call twice. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      this.#view.close();
+      const socket = this.#socket;
+      this.#socket = undefined;
+      this.#replies = undefined;
+      if (socket) await new Promise<void>((resolve) => socket.close(() => resolve()));
+      this.#limiter.clear();
+    })();
+    return this.#closing;
+  }
+
+  // ---- one datagram ----------------------------------------------------------------------
+
+  #onDatagram(bytes: Buffer, rinfo: dgram.RemoteInfo): void {
+    try {
+      this.#handle(bytes, rinfo);
+    } catch (err) {
+      this.#stats.drop('internal');
+      this.#logger.error({ err }, 'assigner: failed to handle a datagram');
+    }
+  }
+
+  #handle(bytes: Buffer, rinfo: dgram.RemoteInfo): void {
+    const replies = this.#replies;
+    if (!replies) return;
+    const size = bytes.length;
+    this.#stats.bytes('in', size);
+    // The assigner carries no application data: anything not marked as a probe is dropped.
+    if (!isProbeDatagram(bytes)) {
+      this.#stats.drop('data');
+      return;
+    }
+    const address = unmapIPv4(rinfo.address);
+    // Never answered: an answer would let a spoofed source be flooded.
+    if (!this.#limiter.take(address)) {
+      this.#stats.drop('rate-limited');
+      return;
+    }
+    const result = decode(bytes);
+    if (!result.ok) {
+      this.#stats.drop(result.error === 'not-probe' ? 'data' : result.error);
+      return;
+    }
+    const message = result.message;
+    const client: Endpoint = { address, port: rinfo.port };
+    const request: Request = {
+      message,
+      client,
+      replyAddress: rinfo.address,
+      size,
+      validated: message.cookie !== undefined && this.#cookies.check(client, message.cookie),
+    };
+    switch (message.kind) {
+      case 'PROBE':
+        this.#probe(request, replies);
+        break;
+      case 'CATALOG':
+        this.#catalogRequest(request, replies);
+        break;
+      default:
+        this.#stats.drop('unexpected-kind');
+    }
+  }
+
+  #probe(req: Request, replies: Replies): void {
+    const { message } = req;
+    const config = this.#config;
+    const appName = message.app;
+    const app =
+      appName !== undefined && Object.hasOwn(config.apps, appName) ? config.apps[appName] : undefined;
+    this.#stats.request(app ? appName! : '(unknown)', 'PROBE');
+    if (!app || appName === undefined) {
+      replies.error(req, ErrorCode.UNKNOWN_APP, 'unknown app');
+      return;
+    }
+    const incarnation = message.incarnation;
+    if (incarnation !== undefined && app.incarnations && !app.incarnations.includes(incarnation)) {
+      replies.error(req, ErrorCode.UNKNOWN_APP, 'unknown incarnation');
+      return;
+    }
+
+    const candidates = forIncarnation(this.#view.members(app.pool), incarnation);
+    const member = this.#policy(appName, app.pool, app.incarnations, incarnation).pick({
+      members: candidates,
+      key: hashKey(`${req.client.address}|${req.client.port}`),
+    });
+    const target = member && memberEndpoint(member);
+    if (!member || !target) {
+      if (member) this.#logger.warn({ member: member.id }, 'assigner: chosen member has no address or port');
+      replies.error(req, ErrorCode.NO_MEMBER, 'no member available');
+      return;
+    }
+    const session = new Uint8Array(randomBytes(16));
+    const common = {
+      requestId: message.requestId,
+      app: appName,
+      session,
+      ...(incarnation !== undefined ? { incarnation } : {}),
+    };
+    const user = message.user !== undefined ? { user: message.user } : {};
+
+    if (config.mode === 'forward') {
+      replies.toMember(target, {
+        kind: 'FORWARD',
+        ...common,
+        ...user,
+        flags: req.validated ? Flag.VALIDATED : 0,
+        endpoint: req.client,
+        requestSize: Math.min(req.size, 0xffff),
+      });
+      this.#stats.assignment(appName, member.id, 'forward', this.#now());
+      return;
+    }
+
+    const own = ipEndpoint(member, target.port);
+    if (!own) {
+      this.#logger.warn({ member: member.id }, 'assigner: chosen member has no IP address to announce');
+      replies.error(req, ErrorCode.NO_MEMBER, 'no member available');
+      return;
+    }
+    const response: ProbeMessage = {
+      kind: 'PROBE_RESPONSE',
+      ...common,
+      endpoint: own,
+      member: member.id,
+      site: member.site,
+    };
+    if (!replies.answerOrRetry(req, response)) return;
+    replies.toMember(target, { kind: 'NOTIFY', ...common, ...user, endpoint: req.client });
+    this.#stats.assignment(appName, member.id, 'answer', this.#now());
+  }
+
+  /** The pool's policy, or for a declared incarnation one of its own (see `newPolicy`). */
+  #policy(
+    app: string,
+    pool: string,
+    declared: readonly string[] | undefined,
+    incarnation: string | undefined,
+  ): Policy {
+    if (incarnation === undefined || !this.#newPolicy || !declared?.includes(incarnation))
+      return this.#policyFor(pool);
+    const key = `${app}\0${incarnation}`;
+    let policy = this.#incarnationPolicies.get(key);
+    if (!policy) {
+      policy = this.#newPolicy(pool) ?? this.#policyFor(pool);
+      this.#incarnationPolicies.set(key, policy);
+    }
+    return policy;
+  }
+
+  #catalogRequest(req: Request, replies: Replies): void {
+    this.#stats.request('', 'CATALOG');
+    const revision = this.#view.revision;
+    let cached = this.#catalog;
+    if (!cached || cached.revision !== revision || cached.config !== this.#config) {
+      cached = {
+        revision,
+        config: this.#config,
+        body: buildCatalog(this.#config.apps, (pool) => this.#view.members(pool)),
+      };
+      this.#catalog = cached;
+    }
+    replies.answerOrRetry(req, {
+      kind: 'CATALOG_RESPONSE',
+      requestId: req.message.requestId,
+      body: cached.body,
+    });
+  }
+}
+
+/** Where FORWARD and NOTIFY go: the member's first address, its `probe` port, else `main`. */
+function memberEndpoint(member: Member): MemberTarget | undefined {
+  const address = member.addresses[0];
+  const port = member.ports.probe ?? member.ports.main;
+  if (address === undefined || port === undefined) return undefined;
+  return { address, port, id: member.id };
+}
+
+/** The member's own endpoint as a PROBE_RESPONSE carries it: its first IP address (not a host name). */
+function ipEndpoint(member: Member, port: number): Endpoint | undefined {
+  const address = member.addresses.find((a) => net.isIP(a) !== 0);
+  return address === undefined ? undefined : { address: unmapIPv4(address), port };
+}

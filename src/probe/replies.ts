@@ -1,0 +1,137 @@
+/**
+ * Everything the assigner sends, through one socket: answers to clients under the answer
+ * budget, and FORWARD / NOTIFY to members.
+ *
+ * Never an amplifier (docs/protocols/probe.md): `toClient` is the only way bytes go back to a
+ * client, and it refuses (counting `amplification`) anything larger than the datagram the
+ * client sent, unless that datagram carried a valid cookie. Answers that do not fit become a
+ * RETRY carrying a cookie when that fits, else nothing.
+ */
+import type dgram from 'node:dgram';
+import net from 'node:net';
+import type { Logger } from '../util/logger.js';
+import type { AssignerStats } from './assigner-stats.js';
+import { encode } from './codec.js';
+import type { CookieJar } from './cookie.js';
+import { type Endpoint, ErrorCode, type ProbeMessage } from './messages.js';
+
+/** One datagram as received: who sent it (as observed), how big it was, whether its cookie checked out. */
+export interface Request {
+  readonly message: ProbeMessage;
+  /** The observed source (P0.4), IPv4-mapped addresses unmapped. */
+  readonly client: Endpoint;
+  /** The source exactly as the socket reported it (the address to send back to). */
+  readonly replyAddress: string;
+  /** Bytes received: the answer budget. */
+  readonly size: number;
+  /** The request carried a cookie made for its source. */
+  readonly validated: boolean;
+}
+
+/** Where a member takes FORWARD and NOTIFY. */
+export interface MemberTarget {
+  readonly id: string;
+  readonly address: string;
+  readonly port: number;
+}
+
+const ERROR_NAMES: Record<number, string> = Object.fromEntries(
+  Object.entries(ErrorCode).map(([name, code]) => [code, name]),
+);
+
+export class Replies {
+  readonly #socket: dgram.Socket;
+  readonly #ipv6: boolean;
+  readonly #stats: AssignerStats;
+  readonly #cookies: CookieJar;
+  readonly #logger: Logger;
+
+  constructor(socket: dgram.Socket, stats: AssignerStats, cookies: CookieJar, logger: Logger) {
+    this.#socket = socket;
+    this.#ipv6 = socket.address().family === 'IPv6';
+    this.#stats = stats;
+    this.#cookies = cookies;
+    this.#logger = logger;
+  }
+
+  /**
+   * Sends `answer` when it fits the request (or the request carried a valid cookie); otherwise
+   * a RETRY with a cookie when that fits, else nothing. True when `answer` was sent.
+   */
+  answerOrRetry(req: Request, answer: ProbeMessage): boolean {
+    const bytes = this.#encode(answer);
+    if (!bytes) return false;
+    if (req.validated || bytes.length <= req.size) return this.toClient(req, bytes);
+    const retry = this.#encode({
+      kind: 'RETRY',
+      requestId: req.message.requestId,
+      cookie: this.#cookies.make(req.client),
+    });
+    if (!retry) return false;
+    if (retry.length > req.size) this.#stats.drop('amplification');
+    else if (this.toClient(req, retry)) this.#stats.retry(req.message.kind);
+    return false;
+  }
+
+  /** An ERROR answer: with its text when that fits the budget, without it when only that fits, else none. */
+  error(req: Request, code: number, text: string): void {
+    const base = { kind: 'ERROR', requestId: req.message.requestId } as const;
+    let bytes = this.#encode({ ...base, error: { code, message: text } });
+    if (bytes && !req.validated && bytes.length > req.size)
+      bytes = this.#encode({ ...base, error: { code, message: '' } });
+    if (bytes && this.toClient(req, bytes)) this.#stats.error(ERROR_NAMES[code] ?? String(code));
+  }
+
+  /**
+   * The only way bytes go back to a client. Never an amplifier: unless the request carried a
+   * valid cookie, nothing larger than the request is sent (counted as `amplification`).
+   */
+  toClient(req: Request, bytes: Uint8Array): boolean {
+    if (!req.validated && bytes.length > req.size) {
+      this.#stats.drop('amplification');
+      return false;
+    }
+    this.#stats.bytes('out', bytes.length);
+    this.#send(bytes, req.client.port, req.replyAddress, (err) =>
+      this.#logger.debug({ err, to: req.client }, 'assigner: send to client failed'),
+    );
+    return true;
+  }
+
+  /** FORWARD or NOTIFY to a member (trusted: no budget). */
+  toMember(target: MemberTarget, message: ProbeMessage): void {
+    const bytes = this.#encode(message);
+    if (!bytes) return;
+    this.#stats.bytes('out-member', bytes.length);
+    // A dual-stack IPv6 socket reaches IPv4 members through mapped addresses.
+    const to = this.#ipv6 && net.isIPv4(target.address) ? `::ffff:${target.address}` : target.address;
+    this.#send(bytes, target.port, to, (err) =>
+      this.#logger.warn({ err, member: target.id, kind: message.kind }, 'assigner: send to member failed'),
+    );
+  }
+
+  #send(bytes: Uint8Array, port: number, address: string, onError: (err: Error) => void): void {
+    const failed = (err: Error): void => {
+      this.#stats.drop('send-failed');
+      onError(err);
+    };
+    try {
+      this.#socket.send(bytes, port, address, (err) => {
+        if (err) failed(err);
+      });
+    } catch (err) {
+      // The socket closed meanwhile.
+      failed(err as Error);
+    }
+  }
+
+  #encode(message: ProbeMessage): Uint8Array | undefined {
+    try {
+      return encode(message);
+    } catch (err) {
+      this.#stats.drop('encode-failed');
+      this.#logger.warn({ err, kind: message.kind }, 'assigner: could not encode an answer');
+      return undefined;
+    }
+  }
+}
