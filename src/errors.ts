@@ -151,3 +151,47 @@ export class NoEligibleMemberError extends UsherError {
     super('USHER_ERR_NO_ELIGIBLE_MEMBER', message);
   }
 }
+
+/** No answer to a probe-protocol request (probe, catalog, lobby) within the timeout, after every attempt. */
+export class ProbeTimeoutError extends UsherError {
+  readonly target: string;
+  readonly timeoutMs: number;
+  readonly attempts: number;
+  constructor(target: string, timeoutMs: number, attempts: number) {
+    super(
+      'USHER_ERR_PROBE_TIMEOUT',
+      `no answer from ${target} within ${timeoutMs} ms (${attempts} attempt${attempts === 1 ? '' : 's'})`,
+    );
+    this.target = target;
+    this.timeoutMs = timeoutMs;
+    this.attempts = attempts;
+  }
+}
+
+/** The assigner or the member answered a probe-protocol request with ERROR. */
+export class ProbeRejectedError extends UsherError {
+  /** The protocol's error code: 1 unknown app, 2 no member available, 3 unknown session, 4 rate limited. */
+  readonly errorCode: number;
+  readonly target: string;
+  constructor(target: string, errorCode: number, text: string) {
+    const names: Record<number, string> = {
+      1: 'unknown app',
+      2: 'no member available',
+      3: 'unknown session',
+      4: 'rate limited',
+    };
+    const what = names[errorCode] ?? `error ${errorCode}`;
+    super('USHER_ERR_PROBE_REJECTED', `${target} refused: ${what}${text ? ` (${text})` : ''}`);
+    this.errorCode = errorCode;
+    this.target = target;
+  }
+}
+
+/** A probe client operation was called in a state that does not allow it (e.g. lobby while lost, after close). */
+export class ProbeStateError extends UsherError {
+  readonly state: string;
+  constructor(operation: string, state: string) {
+    super('USHER_ERR_PROBE_STATE', `${operation}: expected an assigned client, but it is ${state}`);
+    this.state = state;
+  }
+}

@@ -4,6 +4,7 @@
 import { parseArgs } from 'node:util';
 import { ConfigInvalidError, ConfigUnreadableError, UsageError } from '../errors.js';
 import { VERSION } from '../version.js';
+import { probeCommand } from './probe.js';
 import { runCommand } from './run.js';
 import { validateCommand } from './validate.js';
 
@@ -59,6 +60,49 @@ const COMMANDS: Record<string, Command> = {
     run: (pos, values, io) => {
       if (pos.length !== 1) throw new UsageError('validate: expected exactly one CONFIG file');
       return validateCommand(pos[0]!, { json: values.json === true }, io);
+    },
+  },
+  probe: {
+    summary: 'ask a probe assigner where a client would be placed',
+    usage:
+      'usher probe --balancer HOST:PORT --app NAME [--incarnation ID] [--user NAME] [--timeout MS] [--json]',
+    help: [
+      'Sends a probe (seed 000) to the assigner at HOST:PORT as a client of app NAME would, waits for',
+      'the answer (from the chosen member itself in forward mode, from the assigner in answer mode),',
+      "prints the assignment — member id, the member's own address:port, app, incarnation, site and",
+      'session — and ends that session at once (BYE). Exit 0 when placed; exit 1 when nothing answers',
+      'within the timeout or the assigner refuses; exit 2 for bad usage.',
+      '',
+      'Options:',
+      "  --balancer HOST:PORT   the assigner's public address ([IPv6]:PORT for IPv6)",
+      '  --app NAME             the application to be placed in',
+      '  --incarnation ID       a given incarnation (world, room) of the app; default: the assigner picks',
+      '  --user NAME            the user name members show in their lobby',
+      '  --timeout MS           how long to wait for an answer, in ms (default 2000; 3 probes are sent)',
+      '  --json                 print the assignment as JSON',
+      '  -h, --help             this help',
+    ].join('\n'),
+    options: {
+      balancer: { type: 'string' },
+      app: { type: 'string' },
+      incarnation: { type: 'string' },
+      user: { type: 'string' },
+      timeout: { type: 'string' },
+      json: { type: 'boolean' },
+    },
+    run: (pos, values, io) => {
+      if (pos.length !== 0) throw new UsageError(`probe: unexpected argument: ${pos[0]}`);
+      return probeCommand(
+        {
+          balancer: values.balancer as string | undefined,
+          app: values.app as string | undefined,
+          incarnation: values.incarnation as string | undefined,
+          user: values.user as string | undefined,
+          timeout: values.timeout as string | undefined,
+          json: values.json === true,
+        },
+        io,
+      );
     },
   },
 };

@@ -311,8 +311,9 @@ export class Assigner {
       member: member.id,
       site: member.site,
     };
-    if (!replies.answerOrRetry(req, response)) return;
-    replies.toMember(target, { kind: 'NOTIFY', ...common, ...user, endpoint: req.client });
+    const notify = () =>
+      replies.toMember(target, { kind: 'NOTIFY', ...common, ...user, endpoint: req.client });
+    if (!replies.answerOrRetry(req, response, notify)) return;
     this.#stats.assignment(appName, member.id, 'answer', this.#now());
   }
 

@@ -58,10 +58,14 @@ export class Replies {
    * Sends `answer` when it fits the request (or the request carried a valid cookie); otherwise
    * a RETRY with a cookie when that fits, else nothing. True when `answer` was sent.
    */
-  answerOrRetry(req: Request, answer: ProbeMessage): boolean {
+  answerOrRetry(req: Request, answer: ProbeMessage, beforeAnswer?: () => void): boolean {
     const bytes = this.#encode(answer);
     if (!bytes) return false;
-    if (req.validated || bytes.length <= req.size) return this.toClient(req, bytes);
+    if (req.validated || bytes.length <= req.size) {
+      // e.g. NOTIFY the member first, so the session exists before the client's first datagram.
+      beforeAnswer?.();
+      return this.toClient(req, bytes);
+    }
     const retry = this.#encode({
       kind: 'RETRY',
       requestId: req.message.requestId,
