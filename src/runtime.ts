@@ -11,6 +11,7 @@ import { loadConfigFile, validateConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { createPolicy } from './core/policy/index.js';
 import type { Policy } from './core/policy/policy.js';
+import { DemoPlayers, DemoWorld } from './demo/game-world.js';
 import { DemoMemberServer } from './demo/member-server.js';
 import { DemoTraffic } from './demo/traffic.js';
 import { ConfigInvalidError, ConfigUnreadableError } from './errors.js';
@@ -47,6 +48,8 @@ export class Usher {
   readonly health: HealthMonitor;
   #demo: DemoMemberServer[] = [];
   #traffic: DemoTraffic[] = [];
+  #worlds: DemoWorld[] = [];
+  #players: DemoPlayers[] = [];
   #assigner: Assigner | undefined;
   #policies = new Map<string, Policy>();
   #closing: Promise<void> | undefined;
@@ -156,8 +159,46 @@ export class Usher {
       this.#traffic.push(traffic);
       traffic.start();
     }
+    for (const w of config.demo?.worlds ?? []) {
+      for (let i = 0; i < w.count; i++) {
+        const world = new DemoWorld({
+          id: `${w.pool}-${i + 1}`,
+          pool: w.pool,
+          app: w.app,
+          port: w.basePort === 0 ? 0 : w.basePort + i,
+          site: w.site,
+          incarnations: w.incarnations,
+          registry: this.registry,
+        });
+        this.#worlds.push(world);
+        await world.start();
+      }
+    }
+    const bound = this.#assigner?.address;
+    for (const p of config.demo?.players ?? []) {
+      if (!bound) break;
+      const host = bound.address === '0.0.0.0' || bound.address === '::' ? '127.0.0.1' : bound.address;
+      const players = new DemoPlayers({
+        balancer:
+          bound.family === 'IPv6' && host.includes(':') ? `[${host}]:${bound.port}` : `${host}:${bound.port}`,
+        app: p.app,
+        count: p.count,
+        movesPerSec: p.movesPerSec,
+        stayMs: p.stayMs,
+      });
+      this.#players.push(players);
+      players.start();
+    }
     if (config.demo)
-      this.logger.info({ members: this.#demo.length, traffic: this.#traffic.length }, 'demo started');
+      this.logger.info(
+        {
+          members: this.#demo.length,
+          traffic: this.#traffic.length,
+          worlds: this.#worlds.length,
+          players: this.#players.length,
+        },
+        'demo started',
+      );
     if (config.admin) {
       this.#admin = await createAdminServer({
         host: config.admin.host,
@@ -181,7 +222,15 @@ export class Usher {
   /** Per-role summaries shown by the admin API and dashboard. */
   roles(): Record<string, unknown> {
     const roles: Record<string, unknown> = {};
-    if (this.#traffic.length > 0) roles.demo = { traffic: this.#traffic.map((t) => t.summary()) };
+    if (this.#traffic.length + this.#worlds.length + this.#players.length > 0) {
+      roles.demo = {
+        ...(this.#traffic.length > 0 ? { traffic: this.#traffic.map((t) => t.summary()) } : {}),
+        ...(this.#worlds.length > 0
+          ? { worlds: Object.fromEntries(this.#worlds.map((w) => [w.id, w.stats()])) }
+          : {}),
+        ...(this.#players.length > 0 ? { players: this.#players.map((p) => p.summary()) } : {}),
+      };
+    }
     if (this.#assigner) roles.assigner = this.#assigner.summary();
     return roles;
   }
@@ -308,12 +357,15 @@ export class Usher {
     // Then admin requests (ends SSE streams), then members, then the registry.
     await this.#admin?.close();
     for (const t of this.#traffic) t.close();
+    await Promise.all(this.#players.map((p) => p.close()));
     await this.health.close();
     // Members this process runs are marked draining before they stop, so that watchers stop
     // sending them work; their requests in flight are allowed to finish.
     for (const d of this.#demo)
       await this.registry.setHealth(d.id, 'draining', 'shutting down').catch(() => {});
-    await Promise.all(this.#demo.map((d) => d.close()));
+    for (const w of this.#worlds)
+      await this.registry.setHealth(w.id, 'draining', 'shutting down').catch(() => {});
+    await Promise.all([...this.#demo.map((d) => d.close()), ...this.#worlds.map((w) => w.close())]);
     await this.registry.close();
   }
 }

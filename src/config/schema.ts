@@ -189,6 +189,36 @@ const demo = z
       )
       .default([])
       .describe('A demo client: asks the pool policy where each request goes, then sends it straight there.'),
+    worlds: z
+      .array(
+        z.strictObject({
+          pool: name.describe('Pool the worlds join (as UDP members).'),
+          app: name.default('game').describe('App the worlds serve (the assigner maps it to the pool).'),
+          count: range(1, 64).default(2),
+          basePort: listenPort.describe('UDP port of the first world; the others follow (0: ephemeral).'),
+          site: name.default('local'),
+          incarnations: z
+            .array(name)
+            .min(1)
+            .default(['world-1', 'world-2'])
+            .describe('Worlds each server runs.'),
+        }),
+      )
+      .default([])
+      .describe('Demo UDP game worlds on the probe member library (seed 000).'),
+    players: z
+      .array(
+        z.strictObject({
+          app: name.default('game').describe('App the players probe the assigner for.'),
+          count: range(1, 1000).default(6),
+          movesPerSec: z.number().positive().max(100).default(2),
+          stayMs: millis(0, 3_600_000)
+            .default(20_000)
+            .describe('Players leave after about this long and others join (0: stay).'),
+        }),
+      )
+      .default([])
+      .describe('Demo players: SDK clients placed by the assigner, then talking to their world directly.'),
   })
   .describe('Demo member servers and traffic started inside `usher run` (for `npm start`).');
 
@@ -311,6 +341,22 @@ export const configSchema = z
           message: `duplicate incarnation ${JSON.stringify(dup)}`,
         });
       }
+    }
+    for (const [i, w] of (cfg.demo?.worlds ?? []).entries()) {
+      if (!Object.hasOwn(cfg.pools, w.pool)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['demo', 'worlds', i, 'pool'],
+          message: `unknown pool ${JSON.stringify(w.pool)} (declared: ${Object.keys(cfg.pools).join(', ') || 'none'})`,
+        });
+      }
+    }
+    if ((cfg.demo?.players ?? []).length > 0 && !cfg.assigner) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['demo', 'players'],
+        message: 'demo players probe the assigner: add an `assigner` section',
+      });
     }
     for (const [i, s] of (cfg.demo?.servers ?? []).entries()) {
       if (!(s.pool in cfg.pools)) {

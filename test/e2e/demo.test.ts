@@ -20,6 +20,7 @@ const resultsDir = fileURLToPath(new URL('../../test-results/', import.meta.url)
 test('npm start demo: the dashboard shows live members in a real browser', { skip }, async (t) => {
   const demo = readFileSync('examples/demo.yaml', 'utf8')
     .replace(/port: 9180/, 'port: 0')
+    .replace(/port: 9190/, 'port: 0')
     .replace(/basePort: \d+/g, 'basePort: 0')
     .replace(/format: auto/, 'format: json');
   const dir = mkdtempSync(join(tmpdir(), 'usher-demo-'));
@@ -69,6 +70,18 @@ test('npm start demo: the dashboard shows live members in a real browser', { ski
     const now = (await users()).join();
     if (now !== first) break;
     assert.ok(Date.now() < deadline, `users never changed from ${first}`);
+    await page.waitForTimeout(200);
+  }
+  // Demo players were placed by the assigner and play on the game worlds: their sessions show
+  // as users of the game members.
+  for (;;) {
+    const counts = await Promise.all(
+      ['game-1', 'game-2'].map((id) =>
+        page.locator(`[data-member-id="${id}"] [data-field="users"]`).textContent({ timeout: 2000 }),
+      ),
+    );
+    if (counts.every((c) => Number(c) > 0)) break;
+    assert.ok(Date.now() < deadline, `players never reached both worlds: ${counts.join(', ')}`);
     await page.waitForTimeout(200);
   }
   mkdirSync(resultsDir, { recursive: true });
