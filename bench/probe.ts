@@ -1,12 +1,32 @@
 /**
  * bench/probe.ts — seed 000's assigner.
- *  1. Assignments per second of one assigner process (`usher run`, answer mode: the assigner
- *     answers each padded PROBE with a PROBE_RESPONSE and sends the member a NOTIFY), against
- *     the limit: a plain Node UDP echo process answering the same datagrams, in the same run,
- *     alternating rounds. The same load generator drives both (a window of probes in flight on
- *     several sockets, lost datagrams replaced after 200 ms).
+ *  1. Assignments per second of one assigner process (`usher run`), against limits measured in
+ *     the same run, alternating rounds (the order rotating), after an unmeasured warm-up of each:
+ *     - answer mode (the headline): each padded PROBE gets a PROBE_RESPONSE, and the member a NOTIFY;
+ *     - forward mode (in `details`): each PROBE goes on to the member as FORWARD, and the member
+ *       answers the client;
+ *     - the limits: a plain Node UDP echo process (one datagram back per datagram, the issue's
+ *       reference), and the same echo that first sends a copy to a member socket: the datagrams
+ *       of answer mode without any of its work, the ceiling answer mode can reach on this machine.
  *  2. Failover time: a client (the SDK, heartbeat 200 ms × 3 misses) whose member process is
  *     killed with SIGKILL, from the kill to `reassigned`; median and p99 over 20 kills (5 quick).
+ *
+ * How the throughput is measured, and why:
+ * - The load generator (bench/fixtures/udp-load.ts: 4 client sockets × 32 probes in flight,
+ *   lost ones replaced after 200 ms) runs in its own process, not in this one (whose timers and
+ *   child output would take its CPU), and also hosts the three members the assigner sends to. So
+ *   every case runs the same two busy processes on the machine, the generator and the process
+ *   under test, as the echo does; members in a third process made every case slower by
+ *   scheduling, not by work. The members count what they get: a round whose NOTIFY or FORWARD
+ *   count falls short of its answers would show it.
+ * - The generator reports the CPU time of the process under test over each measured window (from
+ *   /proc), so the table shows whether it was saturated (1.00 = one core).
+ * - Answer mode is the headline: it is the assigner's heavier mode (two datagrams and two
+ *   messages per probe), the one clients behind address-and-port-filtering NATs (Linux
+ *   masquerading) need, and the one where the assigner is the bottleneck. In forward mode the
+ *   generator also carries the members' answers (two datagrams received and two sent per probe,
+ *   against one each for the echo), and it saturates first: that figure is a floor for the
+ *   assigner, its CPU column says how far.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
@@ -14,8 +34,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '../src/client/node.js';
-import { encode } from '../src/probe/codec.js';
-import { PADDED_REQUEST_BYTES } from '../src/probe/messages.js';
+import type { JobResult } from './fixtures/udp-load.js';
 import {
   type BenchOptions,
   type BenchResult,
@@ -37,8 +56,11 @@ interface Proc {
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
 
-function start(args: string[]): Proc {
-  const child = spawn(NODE, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+function start(args: string[], ipc = false): Proc {
+  const child = spawn(NODE, args, {
+    cwd: ROOT,
+    stdio: ipc ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],
+  });
   const p: Proc = {
     child,
     output: '',
@@ -68,53 +90,6 @@ function start(args: string[]): Proc {
   return p;
 }
 
-/** Drives request/answer datagrams at `port` for `ms`; returns answers per second. */
-async function drive(port: number, ms: number, sockets = 4, window = 32): Promise<number> {
-  const socks: Socket[] = [];
-  let answered = 0;
-  let requestId = 1;
-  const pending: Array<Map<number, number>> = [];
-  const send = (i: number) => {
-    const id = requestId++ >>> 0;
-    pending[i]!.set(id, Date.now());
-    socks[i]!.send(
-      encode({ kind: 'PROBE', requestId: id, app: 'game', padTo: PADDED_REQUEST_BYTES }),
-      port,
-      '127.0.0.1',
-    );
-  };
-  for (let i = 0; i < sockets; i++) {
-    const s = createSocket('udp4');
-    pending.push(new Map());
-    s.on('message', (msg) => {
-      // Both the echo and a PROBE_RESPONSE carry our request id at offset 8.
-      if (msg.length < 12) return;
-      const id = msg.readUInt32BE(8);
-      if (!pending[i]!.delete(id)) return;
-      answered += 1;
-      send(i);
-    });
-    await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
-    socks.push(s);
-  }
-  const refill = setInterval(() => {
-    const now = Date.now();
-    for (let i = 0; i < sockets; i++) {
-      for (const [id, at] of pending[i]!) if (now - at > 200) pending[i]!.delete(id);
-      while (pending[i]!.size < window) send(i);
-    }
-  }, 20);
-  for (let i = 0; i < sockets; i++) for (let w = 0; w < window; w++) send(i);
-  await new Promise((r) => setTimeout(r, 300)); // warm-up
-  const from = answered;
-  const t0 = process.hrtime.bigint();
-  await new Promise((r) => setTimeout(r, ms));
-  const rate = ((answered - from) * 1e9) / Number(process.hrtime.bigint() - t0);
-  clearInterval(refill);
-  for (const s of socks) s.close();
-  return rate;
-}
-
 async function freePorts(n: number): Promise<number[]> {
   const socks = await Promise.all(
     Array.from({ length: n }, () => {
@@ -133,18 +108,34 @@ function usherConfig(dir: string, body: string): string {
   return path;
 }
 
-async function throughput(
-  quick: boolean,
-  progress: Progress,
-): Promise<{ ours: number; echo: number; rounds: number[][] }> {
-  const dir = mkdtempSync(join(tmpdir(), 'usher-bench-probe-'));
-  const sink = start(['--import', 'tsx', 'bench/fixtures/udp-sink.ts', '3']);
-  const echo = start(['--import', 'tsx', 'bench/fixtures/udp-echo.ts']);
-  const [, portsText] = await sink.waitFor(/ports ([\d,]+)/);
-  const [, echoPort] = await echo.waitFor(/port (\d+)/);
-  const [assignerPort] = await freePorts(1);
-  const members = portsText!.split(',').map((p, i) => `      - { id: m${i + 1}, port: ${p} }`);
-  const config = usherConfig(
+/** The load generator (bench/fixtures/udp-load.ts): its own process, driven over IPC. */
+interface Generator {
+  readonly proc: Proc;
+  members(n: number): Promise<number[]>;
+  drive(port: number, ms: number, pid: number | undefined): Promise<JobResult>;
+}
+
+async function generator(): Promise<Generator> {
+  const proc = start(['--import', 'tsx', 'bench/fixtures/udp-load.ts'], true);
+  await proc.waitFor(/ready/);
+  const ask = <T>(message: object): Promise<T> =>
+    new Promise((resolve, reject) => {
+      proc.child.once('message', (reply: T | { error: string }) =>
+        reply && typeof reply === 'object' && 'error' in reply
+          ? reject(new Error(reply.error))
+          : resolve(reply as T),
+      );
+      proc.child.send(message);
+    });
+  return {
+    proc,
+    members: async (n) => (await ask<{ ports: number[] }>({ members: n })).ports,
+    drive: (port, ms, pid) => ask<JobResult>({ port, ms, warmupMs: 300, pid }),
+  };
+}
+
+function assignerConfig(dir: string, mode: 'answer' | 'forward', port: number, members: number[]): string {
+  return usherConfig(
     dir,
     `log: { level: warn, format: json }
 pools:
@@ -152,33 +143,94 @@ pools:
     policy: { name: round-robin }
     health: { kind: none }
     members:
-${members.join('\n')}
+${members.map((p, i) => `      - { id: m${i + 1}, port: ${p} }`).join('\n')}
 assigner:
-  port: ${assignerPort}
-  mode: answer
+  port: ${port}
+  mode: ${mode}
   apps: { game: { pool: game } }
   rateLimit: { perSecond: 1000000, burst: 1000000 }
 `,
   );
-  const usher = start(['bin/usher.js', 'run', config]);
-  await usher.waitFor(/running/);
-  const rounds = quick ? 3 : 5;
-  const ms = quick ? 1000 : 3000;
-  const ours: number[] = [];
-  const limit: number[] = [];
+}
+
+/** What one target did over the rounds. */
+interface TargetFigures {
+  /** Median answers per second. */
+  readonly rate: number;
+  readonly rounds: number[];
+  /** Median CPU of the process under test and of the load generator, in cores (null: unknown). */
+  readonly cpu: number | null;
+  readonly generatorCpu: number;
+  /** Over all rounds: NOTIFY and FORWARD the members got, probes lost. */
+  readonly notified: number;
+  readonly forwarded: number;
+  readonly answered: number;
+  readonly lost: number;
+}
+
+type TargetName = 'answer' | 'forward' | 'echo' | 'echo-copy';
+
+async function throughput(quick: boolean, progress: Progress): Promise<Record<TargetName, TargetFigures>> {
+  const dir = mkdtempSync(join(tmpdir(), 'usher-bench-probe-'));
+  const gen = await generator();
+  const procs: Proc[] = [gen.proc];
   try {
-    for (let r = 0; r < rounds; r++) {
-      progress.tick(`round ${r + 1}/${rounds} echo`);
-      limit.push(await drive(Number(echoPort), ms));
-      progress.tick(`round ${r + 1}/${rounds} assigner`);
-      ours.push(await drive(assignerPort!, ms));
+    const members = await gen.members(3);
+    const echo = start(['--import', 'tsx', 'bench/fixtures/udp-echo.ts']);
+    const echoCopy = start(['--import', 'tsx', 'bench/fixtures/udp-echo.ts', String(members[0])]);
+    procs.push(echo, echoCopy);
+    const [answerPort, forwardPort] = await freePorts(2);
+    const answer = start(['bin/usher.js', 'run', assignerConfig(dir, 'answer', answerPort!, members)]);
+    const forward = start(['bin/usher.js', 'run', assignerConfig(dir, 'forward', forwardPort!, members)]);
+    procs.push(answer, forward);
+    const targets: { name: TargetName; proc: Proc; port: number }[] = [
+      { name: 'answer', proc: answer, port: answerPort! },
+      { name: 'forward', proc: forward, port: forwardPort! },
+      { name: 'echo', proc: echo, port: Number((await echo.waitFor(/port (\d+)/))[1]) },
+      { name: 'echo-copy', proc: echoCopy, port: Number((await echoCopy.waitFor(/port (\d+)/))[1]) },
+    ];
+    await answer.waitFor(/running/);
+    await forward.waitFor(/running/);
+
+    const rounds = quick ? 3 : 5;
+    const ms = quick ? 1000 : 3000;
+    // Warm-up: every target once, unmeasured (JIT, pools, caches).
+    for (const t of targets) {
+      progress.tick(`warm-up ${t.name}`);
+      await gen.drive(t.port, 1000, t.proc.child.pid);
     }
+    const results = new Map<TargetName, JobResult[]>(targets.map((t) => [t.name, []]));
+    for (let r = 0; r < rounds; r++) {
+      // Alternating, the order rotating each round so that none always runs first.
+      for (let k = 0; k < targets.length; k++) {
+        const t = targets[(k + r) % targets.length]!;
+        progress.tick(`round ${r + 1}/${rounds} ${t.name}`);
+        results.get(t.name)!.push(await gen.drive(t.port, ms, t.proc.child.pid));
+      }
+    }
+    const figures = {} as Record<TargetName, TargetFigures>;
+    for (const [name, jobs] of results) {
+      const cpus = jobs.map((j) => j.targetCpu).filter((c): c is number => c !== null);
+      const total = (f: (j: JobResult) => number) => jobs.reduce((n, j) => n + f(j), 0);
+      figures[name] = {
+        rate: median(jobs.map((j) => j.rate)),
+        rounds: jobs.map((j) => Math.round(j.rate)),
+        cpu: cpus.length === jobs.length ? round2(median(cpus)) : null,
+        generatorCpu: round2(median(jobs.map((j) => j.cpu))),
+        notified: total((j) => j.notified),
+        forwarded: total((j) => j.forwarded),
+        answered: total((j) => j.answered),
+        lost: total((j) => j.lost),
+      };
+    }
+    return figures;
   } finally {
-    await usher.kill();
-    await echo.kill();
-    await sink.kill();
+    for (const p of procs.reverse()) await p.kill();
   }
-  return { ours: median(ours), echo: median(limit), rounds: [ours, limit] };
+}
+
+function round2(n: number): number {
+  return Math.round(n * 100) / 100;
 }
 
 async function failover(kills: number, progress: Progress): Promise<number[]> {
@@ -257,22 +309,37 @@ function percentile(values: number[], p: number): number {
 export async function run(options: BenchOptions): Promise<BenchResult> {
   const kills = options.quick ? 5 : 20;
   const rounds = options.quick ? 3 : 5;
-  const progress = new Progress('probe', rounds * 2 + kills);
+  const cases = 4;
+  const progress = new Progress('probe', cases * (1 + rounds) + kills);
   const t = await throughput(options.quick, progress);
   const times = await failover(kills, progress);
   progress.done();
 
   const failoverMedian = median(times);
   const failoverP99 = percentile(times, 99);
+  const echo = t.echo.rate;
   console.log(
-    `\nprobe: assignments per second of one assigner process (answer mode)${options.quick ? ', quick' : ''}\n`,
+    `\nprobe: assignments per second of one assigner process${options.quick ? ', quick' : ''} (CPU in cores, over the measured windows)\n`,
   );
+  const cpu = (c: number | null) => (c === null ? '?' : c.toFixed(2));
+  const row = (what: string, f: TargetFigures) => [
+    what,
+    formatRate(f.rate),
+    (f.rate / echo).toFixed(2),
+    cpu(f.cpu),
+    cpu(f.generatorCpu),
+  ];
   printTable(
-    ['what', 'per second', 'vs echo'],
+    ['what', 'per second', 'vs echo', 'CPU', 'generator CPU'],
     [
-      ['usher assigner (PROBE → PROBE_RESPONSE + NOTIFY)', formatRate(t.ours), (t.ours / t.echo).toFixed(2)],
-      ['plain Node UDP echo (limit)', formatRate(t.echo), '1.00'],
+      row('usher assigner, answer mode (PROBE → NOTIFY + PROBE_RESPONSE)', t.answer),
+      row('usher assigner, forward mode (PROBE → FORWARD; member answers)', t.forward),
+      row('plain Node UDP echo (limit)', t.echo),
+      row('Node UDP echo + copy to a member (limit of answer mode)', t['echo-copy']),
     ],
+  );
+  console.log(
+    `\nanswer mode vs echo + copy: ${(t.answer.rate / t['echo-copy'].rate).toFixed(2)}; members got ${t.answer.notified} NOTIFY for ${t.answer.answered} answers, ${t.forward.forwarded} FORWARD for ${t.forward.answered} answers`,
   );
   console.log(
     `\nfailover (kill -9 → reassigned, heartbeat 200 ms × 3): median ${failoverMedian.toFixed(0)} ms, p99 ${failoverP99.toFixed(0)} ms over ${times.length} kills`,
@@ -282,12 +349,40 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
     metric: 'assignments per second of one assigner process (answer mode, padded probes)',
     unit: 'assignments/s',
     higherIsBetter: true,
-    ours: Math.round(t.ours),
+    ours: Math.round(t.answer.rate),
     peers: {},
-    limit: { 'node-udp-echo': Math.round(t.echo) },
+    limit: { 'node-udp-echo': Math.round(echo), 'node-udp-echo-and-copy': Math.round(t['echo-copy'].rate) },
     quick: options.quick,
     details: {
-      rounds: { assigner: t.rounds[0], echo: t.rounds[1] },
+      forwardMode: {
+        assignmentsPerSecond: Math.round(t.forward.rate),
+        ratioToEcho: round2(t.forward.rate / echo),
+        note: 'the member answers the client; the generator (clients and members) saturates first',
+      },
+      rounds: {
+        answer: t.answer.rounds,
+        forward: t.forward.rounds,
+        echo: t.echo.rounds,
+        echoCopy: t['echo-copy'].rounds,
+      },
+      cpuCores: {
+        answer: t.answer.cpu,
+        forward: t.forward.cpu,
+        echo: t.echo.cpu,
+        echoCopy: t['echo-copy'].cpu,
+        generator: {
+          answer: t.answer.generatorCpu,
+          forward: t.forward.generatorCpu,
+          echo: t.echo.generatorCpu,
+          echoCopy: t['echo-copy'].generatorCpu,
+        },
+      },
+      checks: {
+        answer: { answered: t.answer.answered, notified: t.answer.notified, lost: t.answer.lost },
+        forward: { answered: t.forward.answered, forwarded: t.forward.forwarded, lost: t.forward.lost },
+      },
+      setup:
+        'load generator in its own process (4 sockets × 32 padded probes in flight) hosting the 3 members; round robin; rate limit 1e6/s; assigner run by `usher run` (tsx)',
       failoverMs: { median: failoverMedian, p99: failoverP99, samples: times.map((x) => Math.round(x)) },
       failoverSetup: 'heartbeat 200 ms, 3 misses, UDP health checks every 100 ms, forward mode, 3 members',
     },

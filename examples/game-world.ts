@@ -10,9 +10,16 @@
  * Run:  node --import tsx examples/game-world.ts --port 7101 --id world-a
  *       [--host 127.0.0.1] [--app game] [--incarnations world-1,world-2] [--site local]
  *       [--assigner 127.0.0.1 ...] [--advertise HOST:PORT]
+ *       [--peer HOST:PORT ... --relay-secret SECRET]
  * Try it: node bin/usher.js probe --balancer <assigner> --app game   (or the Node client SDK).
+ *
+ * Several sites (P0.9): give each world the worlds of the other sites as `--peer` (IP:PORT,
+ * repeatable; every world lists every other one) and the same `--relay-secret` (at least 16
+ * bytes; or USHER_RELAY_SECRET). Every position a world broadcasts then also goes to its peers,
+ * which pass it on to their own players: players on different sites share one world.
  */
 import { parseArgs } from 'node:util';
+import { parseEndpoint } from '../src/probe/host-port.js';
 import { type MemberSession, ProbeMember } from '../src/probe/member.js';
 
 const { values } = parseArgs({
@@ -25,10 +32,14 @@ const { values } = parseArgs({
     site: { type: 'string', default: 'local' },
     assigner: { type: 'string', multiple: true },
     advertise: { type: 'string' },
+    peer: { type: 'string', multiple: true },
+    'relay-secret': { type: 'string' },
   },
 });
 
 const advertise = values.advertise?.match(/^(.+):(\d+)$/);
+const peers = (values.peer ?? []).map((p) => parseEndpoint(p));
+const relaySecret = values['relay-secret'] ?? process.env.USHER_RELAY_SECRET;
 const world = new ProbeMember({
   id: values.id,
   app: values.app,
@@ -38,6 +49,8 @@ const world = new ProbeMember({
   port: Number(values.port),
   ...(values.assigner ? { assigners: values.assigner } : {}),
   ...(advertise ? { advertise: { address: advertise[1]!, port: Number(advertise[2]) } } : {}),
+  ...(peers.length > 0 ? { peers } : {}),
+  ...(relaySecret !== undefined ? { relaySecret } : {}),
 });
 
 /** Where each player stands, by session id. */
@@ -62,6 +75,15 @@ world.on('message', (s, data) => {
   world.broadcast(s.incarnation, JSON.stringify({ type: 'pos', player: name(s), x: move.x, y: move.y }));
 });
 
+// A peer's broadcast has already gone to our players in that incarnation (never back: no loops).
+const heardFrom = new Set<string>();
+world.on('relay', (r) => {
+  const who = `${r.member ?? '?'}@${r.site ?? '?'}`;
+  if (heardFrom.has(who)) return;
+  heardFrom.add(who);
+  console.log(`relaying with ${who} (first in ${r.incarnation}, from ${r.from.address}:${r.from.port})`);
+});
+
 world.on('end', (s, reason) => {
   positions.delete(s.id);
   world.broadcast(s.incarnation, JSON.stringify({ type: 'left', player: name(s) }));
@@ -70,7 +92,7 @@ world.on('end', (s, reason) => {
 
 const bound = await world.start();
 console.log(
-  `game-world ${world.id} listening on ${bound.address}:${bound.port} (app ${values.app}, incarnations ${values.incarnations})`,
+  `game-world ${world.id} listening on ${bound.address}:${bound.port} (app ${values.app}, incarnations ${values.incarnations}, site ${values.site}${peers.length > 0 ? `, peers ${values.peer!.join(' ')}` : ''})`,
 );
 
 const stop = async () => {

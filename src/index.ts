@@ -17,7 +17,12 @@ export * from './core/policy/index.js';
 export * from './errors.js';
 export { Assigner, type AssignerOptions, type AssignerSummary } from './probe/assigner.js';
 export { decode as decodeProbe, encode as encodeProbe } from './probe/codec.js';
-export { type MemberSession, ProbeMember, type ProbeMemberOptions } from './probe/member.js';
+export {
+  type MemberSession,
+  ProbeMember,
+  type ProbeMemberOptions,
+  type RelayedData,
+} from './probe/member.js';
 export * as probeMessages from './probe/messages.js';
 export { MemoryRegistry, type MemoryRegistryOptions } from './registry/memory.js';
 export type {

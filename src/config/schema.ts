@@ -232,6 +232,20 @@ const probeApp = z
       .describe(
         'Incarnations (worlds, rooms) clients may ask for (P0.6). A member hosts those listed in its label `incarnations` (comma-separated), or all when it has none; a probe for another id is answered UNKNOWN_APP.',
       ),
+    overflow: z
+      .enum(['overflow', 'local-only'])
+      .default('overflow')
+      .describe(
+        "Several sites (P0.9): clients go to members of the assigner's `site` first; when none of those is up (or suspect) and below `overflowAt`, `overflow` places them on the least loaded other site, `local-only` answers NO_MEMBER.",
+      ),
+    overflowAt: z
+      .number()
+      .gt(0, { error: (i) => `expected a load fraction > 0 and ≤ 1, got ${String(i.input)}` })
+      .max(1, { error: (i) => `expected a load fraction > 0 and ≤ 1, got ${String(i.input)}` })
+      .optional()
+      .describe(
+        'Load fraction at which a member is full and takes no new client: users / capacity, capacity being the member label `capacity` or else weight × 100. Unset: members are never full by load.',
+      ),
   })
   .describe('An application clients probe for.');
 
@@ -241,6 +255,11 @@ export const assignerSchema = z
       .default('127.0.0.1')
       .describe('UDP listen address, IPv4 or IPv6 (`0.0.0.0`, `::`); changing it needs a restart.'),
     port: listenPort.default(9190).describe('UDP listen port (0 = ephemeral); changing it needs a restart.'),
+    site: name
+      .optional()
+      .describe(
+        "The assigner's own site (P0.9): members whose `site` is this one are preferred. Default: per app, the site most of its pool's members have (`local` for an empty pool).",
+      ),
     mode: z
       .enum(['forward', 'answer'])
       .default('forward')
@@ -265,7 +284,7 @@ export const assignerSchema = z
       .describe('Per source address; datagrams beyond it are dropped unanswered.'),
   })
   .describe(
-    'Probe assigner (P, seed 000): UDP probes in, a member chosen by the pool policy. Answers are never larger than the request unless the client returns a cookie; the cookie secret comes from USHER_PROBE_SECRET (random per process when unset; several assigners behind one address need the same). mode, apps and rateLimit apply on reload; adding or removing the section, or changing host or port, needs a restart.',
+    'Probe assigner (P, seed 000): UDP probes in, a member chosen by the pool policy. Answers are never larger than the request unless the client returns a cookie; the cookie secret comes from USHER_PROBE_SECRET (random per process when unset; several assigners behind one address need the same). mode, site, apps and rateLimit apply on reload; adding or removing the section, or changing host or port, needs a restart.',
   );
 
 export type AssignerConfig = z.output<typeof assignerSchema>;

@@ -14,7 +14,6 @@ export interface ParsedAddress {
   readonly bytes: Uint8Array;
 }
 
-const DEC_PART = /^(?:0|[1-9][0-9]{0,2})$/;
 const HEX_GROUP = /^[0-9a-fA-F]{1,4}$/;
 const IPV6_CHARS = /^[0-9a-fA-F:.]+$/;
 /** `ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255` */
@@ -22,17 +21,30 @@ const MAX_IPV6_TEXT = 45;
 
 /** Writes the dotted quad `text` into `out` at `offset`; false when it is not a strict dotted quad. */
 function parseIPv4Into(text: string, out: Uint8Array, offset: number): boolean {
-  if (text.length < 7 || text.length > 15) return false;
-  const parts = text.split('.');
-  if (parts.length !== 4) return false;
-  for (let i = 0; i < 4; i++) {
-    const part = parts[i]!;
-    if (!DEC_PART.test(part)) return false;
-    const value = Number(part);
-    if (value > 255) return false;
-    out[offset + i] = value;
+  const n = text.length;
+  if (n < 7 || n > 15) return false;
+  // One pass over the characters (this runs for every datagram an assigner answers): four
+  // parts of 1..3 digits, no leading zero, each 0..255, separated by single dots.
+  let part = 0;
+  let value = 0;
+  let digits = 0;
+  for (let i = 0; i <= n; i++) {
+    const c = i < n ? text.charCodeAt(i) : 0x2e;
+    if (c === 0x2e) {
+      if (digits === 0 || value > 255 || part > 3) return false;
+      out[offset + part] = value;
+      part++;
+      value = 0;
+      digits = 0;
+    } else if (c >= 0x30 && c <= 0x39) {
+      if (digits === 1 && value === 0) return false; // a leading zero
+      if (++digits > 3) return false;
+      value = value * 10 + (c - 0x30);
+    } else {
+      return false;
+    }
   }
-  return true;
+  return part === 4;
 }
 
 /**
@@ -100,6 +112,13 @@ export function parseAddress(text: string): ParsedAddress | undefined {
   return parseIPv4Into(text, bytes, 0) ? { family: 4, bytes } : undefined;
 }
 
+const scratch4 = new Uint8Array(4);
+
+/** True when `text` from `start` on is a strict dotted quad. */
+function isIPv4Text(text: string, start: number): boolean {
+  return parseIPv4Into(start === 0 ? text : text.slice(start), scratch4, 0);
+}
+
 function dotted(bytes: Uint8Array, offset: number): string {
   return `${bytes[offset]}.${bytes[offset + 1]}.${bytes[offset + 2]}.${bytes[offset + 3]}`;
 }
@@ -164,6 +183,8 @@ export function normalizeAddress(text: string): string | undefined {
  */
 export function unmapIPv4(text: string): string {
   if (typeof text !== 'string' || !text.includes(':')) return text;
+  // The usual form first (a dual-stack socket reports `::ffff:a.b.c.d`), without building bytes.
+  if (text.startsWith('::ffff:') && isIPv4Text(text, 7)) return text.slice(7);
   const bytes = parseIPv6(text);
   return bytes !== undefined && isMappedIPv4(bytes) ? dotted(bytes, 12) : text;
 }

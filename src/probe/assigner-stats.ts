@@ -11,6 +11,10 @@
  * - `probe_retries_sent_total{kind}`: RETRY answers (a cookie instead of a larger answer);
  * - `probe_bytes_total{direction}`: `in` (every datagram received), `out` (to clients),
  *   `out-member` (FORWARD and NOTIFY to members).
+ *
+ * The per-datagram ones (requests, assignments, bytes) are counted in plain fields and added to
+ * prom-client when it is read (`BufferedCounter`): prom-client's `inc(labels)` builds and looks
+ * up a key string per call, several times per datagram.
  */
 import type { Counter } from 'prom-client';
 import type { Metrics } from '../admin/metrics.js';
@@ -46,6 +50,79 @@ export interface AssignerSummary {
   readonly errors: Readonly<Record<string, number>>;
   /** Sources the rate limiter currently remembers. */
   readonly sources: number;
+}
+
+/** One series of a `BufferedCounter`: its labels and the increments not yet in prom-client. */
+export interface Series {
+  readonly labels: Readonly<Record<string, string>>;
+  pending: number;
+}
+
+type Level<T> = Map<string, T>;
+
+/**
+ * A prom-client counter whose increments are kept in plain numbers and added to it when the
+ * metric is read (prom-client calls `collect` before every read), so a scrape sees every count.
+ * Series are found by their label values (in label-name order, up to three) through nested maps,
+ * with no key string built per increment; hot callers keep the `Series` and add to `pending`.
+ */
+export class BufferedCounter<L extends string> {
+  readonly #counter: Counter<L>;
+  readonly #labelNames: readonly L[];
+  readonly #tree: Level<Level<Level<Series>>> = new Map();
+  readonly #all: Series[] = [];
+
+  constructor(counter: Counter<L>, labelNames: readonly L[]) {
+    if (labelNames.length > 3) throw new RangeError('BufferedCounter: at most three labels');
+    this.#counter = counter;
+    this.#labelNames = labelNames;
+    // Chained: another BufferedCounter over the same metric (one Metrics, two assigners) keeps its hook.
+    const metric = counter as unknown as { collect?: () => void | Promise<void> };
+    const previous = metric.collect;
+    metric.collect = () => {
+      this.flush();
+      return previous?.call(counter);
+    };
+  }
+
+  /** The series with these label values; unused trailing values are ''. */
+  series(a: string, b = '', c = ''): Series {
+    let l1 = this.#tree.get(a);
+    if (l1 === undefined) {
+      l1 = new Map();
+      this.#tree.set(a, l1);
+    }
+    let l2 = l1.get(b);
+    if (l2 === undefined) {
+      l2 = new Map();
+      l1.set(b, l2);
+    }
+    let s = l2.get(c);
+    if (s === undefined) {
+      const values = [a, b, c];
+      const labels: Record<string, string> = {};
+      this.#labelNames.forEach((name, i) => {
+        labels[name] = values[i]!;
+      });
+      s = { labels, pending: 0 };
+      l2.set(c, s);
+      this.#all.push(s);
+    }
+    return s;
+  }
+
+  inc(n: number, a: string, b = '', c = ''): void {
+    this.series(a, b, c).pending += n;
+  }
+
+  /** Adds the pending increments to prom-client. */
+  flush(): void {
+    for (const s of this.#all) {
+      if (s.pending === 0) continue;
+      this.#counter.inc(s.labels as Partial<Record<L, string>>, s.pending);
+      s.pending = 0;
+    }
+  }
 }
 
 function bump(map: Map<string, number>, key: string, by = 1): void {
@@ -84,30 +161,36 @@ export class RateWindow {
 }
 
 export class AssignerStats {
-  readonly #requestsM: Counter<'app' | 'kind'>;
-  readonly #assignmentsM: Counter<'app' | 'member' | 'mode'>;
+  readonly #requestsM: BufferedCounter<'app' | 'kind'>;
+  readonly #assignmentsM: BufferedCounter<'app' | 'member' | 'mode'>;
   readonly #droppedM: Counter<'reason'>;
   readonly #errorsM: Counter<'code'>;
   readonly #retriesM: Counter<'kind'>;
-  readonly #bytesM: Counter<'direction'>;
+  /** Bytes by direction: the three series of `probe_bytes_total`. */
+  readonly #bytesM: Record<ByteDirection, Series>;
   readonly #requests = new Map<string, number>();
   readonly #assignments = new Map<string, number>();
   readonly #members = new Map<string, number>();
   readonly #dropped = new Map<string, number>();
   readonly #errors = new Map<string, number>();
   readonly #retries = new Map<string, number>();
-  readonly #bytes = new Map<ByteDirection, number>();
+  readonly #bytes: Record<ByteDirection, number> = { in: 0, out: 0, 'out-member': 0 };
   readonly #window = new RateWindow();
 
   constructor(metrics: Metrics) {
-    this.#requestsM = metrics.counter(
-      'probe_requests_total',
-      'Probe-protocol requests received, by app and kind.',
+    this.#requestsM = new BufferedCounter(
+      metrics.counter('probe_requests_total', 'Probe-protocol requests received, by app and kind.', [
+        'app',
+        'kind',
+      ]),
       ['app', 'kind'],
     );
-    this.#assignmentsM = metrics.counter(
-      'probe_assignments_total',
-      'Clients the assigner placed on a member.',
+    this.#assignmentsM = new BufferedCounter(
+      metrics.counter('probe_assignments_total', 'Clients the assigner placed on a member.', [
+        'app',
+        'member',
+        'mode',
+      ]),
       ['app', 'member', 'mode'],
     );
     this.#droppedM = metrics.counter(
@@ -121,21 +204,27 @@ export class AssignerStats {
       'RETRY answers sent (a cookie instead of an answer larger than the request), by request kind.',
       ['kind'],
     );
-    this.#bytesM = metrics.counter(
+    const bytesM = metrics.counter(
       'probe_bytes_total',
       'Probe-protocol bytes: in (received), out (to clients), out-member (to members).',
       ['direction'],
     );
-    for (const direction of ['in', 'out', 'out-member'] as const) this.#bytesM.inc({ direction }, 0);
+    for (const direction of ['in', 'out', 'out-member'] as const) bytesM.inc({ direction }, 0);
+    const bytes = new BufferedCounter(bytesM, ['direction']);
+    this.#bytesM = {
+      in: bytes.series('in'),
+      out: bytes.series('out'),
+      'out-member': bytes.series('out-member'),
+    };
   }
 
   request(app: string, kind: string): void {
-    this.#requestsM.inc({ app, kind });
+    this.#requestsM.inc(1, app, kind);
     bump(this.#requests, app);
   }
 
   assignment(app: string, member: string, mode: string, nowMs: number): void {
-    this.#assignmentsM.inc({ app, member, mode });
+    this.#assignmentsM.inc(1, app, member, mode);
     bump(this.#assignments, app);
     bump(this.#members, member);
     this.#window.add(nowMs);
@@ -157,8 +246,8 @@ export class AssignerStats {
   }
 
   bytes(direction: ByteDirection, n: number): void {
-    this.#bytesM.inc({ direction }, n);
-    this.#bytes.set(direction, (this.#bytes.get(direction) ?? 0) + n);
+    this.#bytesM[direction].pending += n;
+    this.#bytes[direction] += n;
   }
 
   summary(
@@ -176,9 +265,9 @@ export class AssignerStats {
         dropped: sum(this.#dropped),
         errors: sum(this.#errors),
         retries: sum(this.#retries),
-        bytesIn: this.#bytes.get('in') ?? 0,
-        bytesOut: this.#bytes.get('out') ?? 0,
-        bytesToMembers: this.#bytes.get('out-member') ?? 0,
+        bytesIn: this.#bytes.in,
+        bytesOut: this.#bytes.out,
+        bytesToMembers: this.#bytes['out-member'],
       },
       apps: Object.fromEntries(
         Object.entries(apps).map(([name, a]) => [

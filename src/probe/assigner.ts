@@ -14,33 +14,44 @@
  * every send to a client goes through `Replies.toClient` (replies.ts), which enforces it. Bad input is counted
  * (`usher_probe_dropped_total{reason}`) and dropped; no datagram can throw out of here.
  */
-import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
+import dns from 'node:dns';
 import net from 'node:net';
 import type { Metrics } from '../admin/metrics.js';
 import type { AssignerConfig } from '../config/schema.js';
 import { hashKey } from '../core/hash.js';
-import type { Member } from '../core/model.js';
-import type { Policy } from '../core/policy/policy.js';
+import type { Member, MemberView } from '../core/model.js';
+import type { PickRequest, Policy } from '../core/policy/policy.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { Registry } from '../registry/registry.js';
 import type { Logger } from '../util/logger.js';
 import { unmapIPv4 } from './address.js';
-import { AssignerStats, type AssignerSummary } from './assigner-stats.js';
+import { AssignerStats, type AssignerSummary as StatsSummary } from './assigner-stats.js';
 import { buildCatalog, type CatalogBody, forIncarnation } from './catalog.js';
 import { decode, isProbeDatagram } from './codec.js';
 import { CookieJar } from './cookie.js';
-import { type Endpoint, ErrorCode, Flag, type ProbeMessage } from './messages.js';
+import { type Endpoint, ErrorCode } from './messages.js';
 import { PoolView } from './pool-view.js';
 import { RateLimiter } from './rate-limit.js';
 import { type MemberTarget, Replies, type Request } from './replies.js';
+import { SiteStats, type SitesSummary } from './site-stats.js';
+import { place } from './sites.js';
+import { AnswerTemplates, type ToMember } from './templates.js';
+import { SessionTokens } from './tokens.js';
 
-export type { AssignerSummary } from './assigner-stats.js';
+/** The role summary: the counters of assigner-stats.ts, and clients placed on other sites (P0.9). */
+export interface AssignerSummary extends StatsSummary {
+  readonly sites: SitesSummary;
+}
 
 export interface AssignerOptions {
   readonly config: AssignerConfig;
   readonly registry: Registry;
-  /** The current policy of a pool (`Usher.policyFor`). */
+  /**
+   * The current policy of a pool (`Usher.policyFor`). Asked once per pool and kept until
+   * `reconfigure`: the object it returns must follow reloads that leave the assigner section
+   * alone (Usher's delegates to the pool's current policy, and every reload reconfigures).
+   */
   readonly policyFor: (pool: string) => Policy;
   /**
    * A new policy configured like the pool's, for the members of one declared incarnation: a
@@ -72,9 +83,15 @@ export class Assigner {
   readonly #newPolicy: ((pool: string) => Policy | undefined) | undefined;
   /** Policies per declared incarnation: `app\0incarnation` → policy. */
   #incarnationPolicies = new Map<string, Policy>();
+  /** `policyFor(pool)` per pool, asked once and again after `reconfigure`. */
+  #poolPolicies = new Map<string, Policy>();
+  readonly #tokens = new SessionTokens();
+  readonly #templates = new AnswerTemplates();
+  readonly #picker = new Picker();
   readonly #logger: Logger;
   readonly #now: () => number;
   readonly #stats: AssignerStats;
+  readonly #sites: SiteStats;
   readonly #limiter: RateLimiter;
   readonly #cookies: CookieJar;
   readonly #view: PoolView;
@@ -93,6 +110,7 @@ export class Assigner {
     this.#logger = options.logger;
     this.#now = options.now ?? Date.now;
     this.#stats = new AssignerStats(options.metrics);
+    this.#sites = new SiteStats(options.metrics);
     this.#limiter = new RateLimiter({
       perSecond: options.config.rateLimit.perSecond,
       burst: options.config.rateLimit.burst,
@@ -115,7 +133,7 @@ export class Assigner {
       throw new InvalidArgumentError('assigner: start() called twice or after close()');
     await this.#view.start();
     const { host, port } = this.#config;
-    const socket = dgram.createSocket({ type: net.isIPv6(host) ? 'udp6' : 'udp4' });
+    const socket = dgram.createSocket({ type: net.isIPv6(host) ? 'udp6' : 'udp4', lookup: ipLookup });
     this.#socket = socket;
     try {
       await new Promise<void>((resolve, reject) => {
@@ -169,17 +187,19 @@ export class Assigner {
     this.#config = next;
     this.#catalog = undefined;
     this.#incarnationPolicies = new Map();
+    this.#poolPolicies = new Map();
   }
 
   /** The role summary shown by the admin API and the dashboard. */
   summary(): AssignerSummary {
     const b = this.#bound;
     const address = b ? (b.family === 'IPv6' ? `[${b.address}]:${b.port}` : `${b.address}:${b.port}`) : '';
-    return this.#stats.summary(
+    const base = this.#stats.summary(
       { address, mode: this.#config.mode, sources: this.#limiter.sources },
       this.#config.apps,
       this.#now(),
     );
+    return { ...base, sites: this.#sites.summary(this.#config.site) };
   }
 
   /** Stops listening and following the registry; safe to call twice. */
@@ -265,56 +285,87 @@ export class Assigner {
       return;
     }
 
-    const candidates = forIncarnation(this.#view.members(app.pool), incarnation);
-    const member = this.#policy(appName, app.pool, app.incarnations, incarnation).pick({
-      members: candidates,
-      key: hashKey(`${req.client.address}|${req.client.port}`),
-    });
-    const target = member && memberEndpoint(member);
+    const pool = this.#view.members(app.pool);
+    const policy = this.#policy(appName, app.pool, app.incarnations, incarnation);
+    // Own site first; another site's member when the app allows it (P0.9, sites.ts).
+    const placed = place(
+      pool,
+      forIncarnation(pool, incarnation),
+      config.site,
+      app,
+      this.#picker.for(policy, req.client),
+    );
+    const member = placed.member;
+    const found = member && memberAddresses(member);
+    const target = found?.target;
     if (!member || !target) {
       if (member) this.#logger.warn({ member: member.id }, 'assigner: chosen member has no address or port');
       replies.error(req, ErrorCode.NO_MEMBER, 'no member available');
       return;
     }
-    const session = new Uint8Array(randomBytes(16));
-    const common = {
+    // The messages come from templates (templates.ts): the same bytes as encoding
+    // { kind, requestId, app, incarnation?, session, user?, endpoint, ... } field by field.
+    const templates = this.#templates;
+    const toMember: ToMember = {
       requestId: message.requestId,
-      app: appName,
-      session,
-      ...(incarnation !== undefined ? { incarnation } : {}),
+      session: this.#tokens.next(),
+      client: req.client,
+      user: message.user,
     };
-    const user = message.user !== undefined ? { user: message.user } : {};
 
     if (config.mode === 'forward') {
-      replies.toMember(target, {
-        kind: 'FORWARD',
-        ...common,
-        ...user,
-        flags: req.validated ? Flag.VALIDATED : 0,
-        endpoint: req.client,
-        requestSize: Math.min(req.size, 0xffff),
-      });
+      let forward: Uint8Array;
+      try {
+        forward = templates.forward(
+          appName,
+          incarnation,
+          toMember,
+          req.validated,
+          Math.min(req.size, 0xffff),
+        );
+      } catch (err) {
+        replies.encodeFailed(err, 'FORWARD');
+        return;
+      }
+      replies.toMember(target, forward);
       this.#stats.assignment(appName, member.id, 'forward', this.#now());
+      if (placed.overflow) this.#sites.overflow(placed.site, member.site, placed.overflow);
       return;
     }
 
-    const own = ipEndpoint(member, target.port);
+    const own = found.own;
     if (!own) {
       this.#logger.warn({ member: member.id }, 'assigner: chosen member has no IP address to announce');
       replies.error(req, ErrorCode.NO_MEMBER, 'no member available');
       return;
     }
-    const response: ProbeMessage = {
-      kind: 'PROBE_RESPONSE',
-      ...common,
-      endpoint: own,
-      member: member.id,
-      site: member.site,
-    };
-    const notify = () =>
-      replies.toMember(target, { kind: 'NOTIFY', ...common, ...user, endpoint: req.client });
-    if (!replies.answerOrRetry(req, response, notify)) return;
+    let response: Uint8Array;
+    try {
+      response = templates.probeResponse(
+        member,
+        own,
+        appName,
+        incarnation,
+        message.requestId,
+        toMember.session,
+      );
+    } catch (err) {
+      replies.encodeFailed(err, 'PROBE_RESPONSE');
+      return;
+    }
+    if (!replies.fits(req, response)) {
+      replies.retry(req);
+      return;
+    }
+    // NOTIFY first, so the session exists before the client's first datagram.
+    try {
+      replies.toMember(target, templates.notify(appName, incarnation, toMember));
+    } catch (err) {
+      replies.encodeFailed(err, 'NOTIFY');
+    }
+    if (!replies.toClient(req, response)) return;
     this.#stats.assignment(appName, member.id, 'answer', this.#now());
+    if (placed.overflow) this.#sites.overflow(placed.site, member.site, placed.overflow);
   }
 
   /** The pool's policy, or for a declared incarnation one of its own (see `newPolicy`). */
@@ -325,12 +376,22 @@ export class Assigner {
     incarnation: string | undefined,
   ): Policy {
     if (incarnation === undefined || !this.#newPolicy || !declared?.includes(incarnation))
-      return this.#policyFor(pool);
+      return this.#poolPolicy(pool);
     const key = `${app}\0${incarnation}`;
     let policy = this.#incarnationPolicies.get(key);
     if (!policy) {
-      policy = this.#newPolicy(pool) ?? this.#policyFor(pool);
+      policy = this.#newPolicy(pool) ?? this.#poolPolicy(pool);
       this.#incarnationPolicies.set(key, policy);
+    }
+    return policy;
+  }
+
+  /** `policyFor(pool)`, asked once per pool (Usher's answer follows reloads by itself). */
+  #poolPolicy(pool: string): Policy {
+    let policy = this.#poolPolicies.get(pool);
+    if (policy === undefined) {
+      policy = this.#policyFor(pool);
+      this.#poolPolicies.set(pool, policy);
     }
     return policy;
   }
@@ -356,6 +417,74 @@ export class Assigner {
 }
 
 /** Where FORWARD and NOTIFY go: the member's first address, its `probe` port, else `main`. */
+/**
+ * `memberEndpoint` and `ipEndpoint` of a member, worked out once per Member object (the pool
+ * view replaces the object when the member changes).
+ */
+const addressesOf = new WeakMap<Member, { target: MemberTarget | undefined; own: Endpoint | undefined }>();
+
+function memberAddresses(member: Member): { target: MemberTarget | undefined; own: Endpoint | undefined } {
+  let found = addressesOf.get(member);
+  if (found === undefined) {
+    const target = memberEndpoint(member);
+    found = { target, own: target && ipEndpoint(member, target.port) };
+    addressesOf.set(member, found);
+  }
+  return found;
+}
+
+/**
+ * The policy's `pick` for `place`, made once and pointed at each probe's policy and client (a
+ * closure per probe showed in profiles). The client's hash key (for policies that are
+ * deterministic per client: maglev, ranges) is computed only when the policy reads it.
+ */
+class Picker {
+  #policy: Policy | undefined;
+  #client: Endpoint = { address: '', port: 0 };
+
+  for(policy: Policy, client: Endpoint): (members: readonly MemberView[]) => Member | undefined {
+    this.#policy = policy;
+    this.#client = client;
+    return this.#pick;
+  }
+
+  readonly #pick = (members: readonly MemberView[]): Member | undefined =>
+    this.#policy?.pick(new ClientPick(members, this.#client));
+}
+
+/** A PickRequest whose key, the hash of the client's observed endpoint, is computed on first read. */
+class ClientPick implements PickRequest {
+  readonly members: readonly MemberView[];
+  readonly #client: Endpoint;
+  #key: number | undefined;
+
+  constructor(members: readonly MemberView[], client: Endpoint) {
+    this.members = members;
+    this.#client = client;
+  }
+
+  get key(): number {
+    this.#key ??= hashKey(`${this.#client.address}|${this.#client.port}`);
+    return this.#key;
+  }
+}
+
+/**
+ * The socket's name lookup. dgram resolves every destination of every send through it, and
+ * dns.lookup answers even an IP address a tick later (a process.nextTick per datagram); here
+ * an IP address (the observed client, a member's address) is its own answer at once, and only a
+ * host name goes to dns.lookup.
+ */
+function ipLookup(
+  address: string,
+  options: dns.LookupOneOptions | number,
+  callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void,
+): void {
+  const family = net.isIP(address);
+  if (family !== 0) callback(null, address, family);
+  else dns.lookup(address, options as dns.LookupOneOptions, callback);
+}
+
 function memberEndpoint(member: Member): MemberTarget | undefined {
   const address = member.addresses[0];
   const port = member.ports.probe ?? member.ports.main;

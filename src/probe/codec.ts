@@ -62,6 +62,20 @@ const LONE_SURROGATE = /\p{Cs}/u;
 // ---------------------------------------------------------------------------------------------
 // encode
 
+/** Big-endian u16 at `at`. */
+function putUint16(out: Uint8Array, at: number, value: number): void {
+  out[at] = value >>> 8;
+  out[at + 1] = value;
+}
+
+/** Big-endian u32 at `at`. */
+function putUint32(out: Uint8Array, at: number, value: number): void {
+  out[at] = value >>> 24;
+  out[at + 1] = value >>> 16;
+  out[at + 2] = value >>> 8;
+  out[at + 3] = value;
+}
+
 function isUint(value: unknown, max: number): value is number {
   return typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= max;
 }
@@ -80,7 +94,26 @@ function utf8(what: string, value: unknown): Uint8Array {
   return utf8Encoder.encode(value);
 }
 
+/**
+ * Text fields already encoded (app, incarnation, member, site names repeat in every answer):
+ * string → bytes, at most TEXT_CACHE_SIZE entries, emptied when full. Only valid encodings are
+ * kept, and `encode` only copies them, so sharing the bytes is safe.
+ */
+const textCache = new Map<string, Uint8Array>();
+const TEXT_CACHE_SIZE = 1024;
+
 function encodeText(name: TextField, value: unknown): Uint8Array {
+  if (typeof value === 'string') {
+    const cached = textCache.get(value);
+    if (cached !== undefined) return cached;
+  }
+  const bytes = encodeTextUncached(name, value);
+  if (textCache.size >= TEXT_CACHE_SIZE) textCache.clear();
+  textCache.set(value as string, bytes);
+  return bytes;
+}
+
+function encodeTextUncached(name: TextField, value: unknown): Uint8Array {
   const bytes = utf8(name, value);
   if (bytes.length < 1 || bytes.length > MAX_TEXT_BYTES)
     throw new InvalidArgumentError(
@@ -89,7 +122,7 @@ function encodeText(name: TextField, value: unknown): Uint8Array {
   return bytes;
 }
 
-function encodeToken(name: 'cookie' | 'session', value: unknown): Uint8Array {
+function encodeToken(name: 'cookie' | 'session' | 'mac', value: unknown): Uint8Array {
   if (!(value instanceof Uint8Array) || value.length !== TOKEN_BYTES) {
     const found = value instanceof Uint8Array ? `${value.length} bytes` : typeof value;
     throw new InvalidArgumentError(`${name}: expected ${TOKEN_BYTES} bytes, got ${found}`);
@@ -102,14 +135,21 @@ function encodeField(name: FieldName, value: unknown): Uint8Array {
   switch (name) {
     case 'cookie':
     case 'session':
+    case 'mac':
       return encodeToken(name, value);
+    case 'data':
+      if (!(value instanceof Uint8Array) || value.length === 0)
+        throw new InvalidArgumentError(
+          `data: expected 1 or more bytes, got ${value instanceof Uint8Array ? '0 bytes' : typeof value}`,
+        );
+      return value;
     case 'error': {
       if (typeof value !== 'object' || value === null)
         throw new InvalidArgumentError(`error: expected { code, message }, got ${String(value)}`);
       const { code, message } = value as { code: unknown; message: unknown };
       const text = utf8('error.message', message);
       const out = new Uint8Array(2 + text.length);
-      new DataView(out.buffer).setUint16(0, checkUint('error.code', code, 0xffff));
+      putUint16(out, 0, checkUint('error.code', code, 0xffff));
       out.set(text, 2);
       return out;
     }
@@ -128,12 +168,12 @@ function encodeField(name: FieldName, value: unknown): Uint8Array {
     }
     case 'seq': {
       const out = new Uint8Array(4);
-      new DataView(out.buffer).setUint32(0, checkUint('seq', value, 0xffffffff));
+      putUint32(out, 0, checkUint('seq', value, 0xffffffff));
       return out;
     }
     case 'requestSize': {
       const out = new Uint8Array(2);
-      new DataView(out.buffer).setUint16(0, checkUint('requestSize', value, 0xffff));
+      putUint16(out, 0, checkUint('requestSize', value, 0xffff));
       return out;
     }
     default:
@@ -208,17 +248,18 @@ function plan(message: ProbeMessage): Plan {
  */
 export function encode(message: ProbeMessage): Uint8Array {
   const p = plan(message);
+  // No DataView here: `out.buffer` of a small (on-heap) typed array makes V8 move it off the
+  // heap, which cost more than the rest of encode.
   const out = new Uint8Array(p.size);
-  const view = new DataView(out.buffer);
-  view.setUint16(0, p.size);
-  view.setUint16(2, PROBE_TYPE);
+  putUint16(out, 0, p.size);
+  putUint16(out, 2, PROBE_TYPE);
   out[4] = PROBE_VERSION;
   out[5] = p.kind;
   out[6] = p.flags;
   out[7] = p.family;
-  view.setUint32(8, message.requestId);
-  view.setUint16(12, p.port);
-  view.setUint16(14, p.fieldsLength);
+  putUint32(out, 8, message.requestId);
+  putUint16(out, 12, p.port);
+  putUint16(out, 14, p.fieldsLength);
   let pos = HEADER_BYTES;
   if (p.address !== undefined) {
     out.set(p.address, pos);
@@ -226,7 +267,7 @@ export function encode(message: ProbeMessage): Uint8Array {
   }
   for (const [tag, value] of p.fields) {
     out[pos] = tag;
-    view.setUint16(pos + 1, value.length);
+    putUint16(out, pos + 1, value.length);
     out.set(value, pos + TLV_HEADER_BYTES);
     pos += TLV_HEADER_BYTES + value.length;
   }
@@ -267,7 +308,10 @@ function decodeField(name: FieldName, value: Uint8Array, view: DataView, at: num
   switch (name) {
     case 'cookie':
     case 'session':
+    case 'mac':
       return value.length === TOKEN_BYTES ? new Uint8Array(value) : undefined;
+    case 'data':
+      return value.length > 0 ? new Uint8Array(value) : undefined;
     case 'error': {
       if (value.length < 2) return undefined;
       const message = decodeUtf8(value.subarray(2));

@@ -10,6 +10,8 @@
  * - `PROBE` straight from a client or a health check: a size-bounded `PROBE_RESPONSE`.
  * - `HEARTBEAT` → `HEARTBEAT_ACK` (P0.8); `LOBBY` → `LOBBY_RESPONSE` (P0.7); `BYE` ends a session.
  * - Application data from a session's endpoint → `message` event; from anyone else: dropped.
+ * - `RELAY` from a configured peer with a valid mac (P0.9, relay.ts): the data goes to this
+ *   member's sessions in that incarnation (`relay` event); `broadcast` relays to the peers.
  *
  * Bad input from the network is counted (`stats().dropped`, by reason) and dropped; nothing a
  * datagram contains makes this class throw.
@@ -30,8 +32,10 @@ import {
   tokenHex,
 } from './member-sessions.js';
 import { type Endpoint, ErrorCode, MAX_MESSAGE_BYTES, type ProbeMessage } from './messages.js';
+import { Relay, type RelayedData } from './relay.js';
 
 export type { MemberSession, SessionEndReason } from './member-sessions.js';
+export type { RelayedData } from './relay.js';
 
 /** Length of a session token on the wire. */
 const SESSION_BYTES = 16;
@@ -71,6 +75,13 @@ export interface ProbeMemberOptions {
   readonly reportIntervalMs?: number;
   /** Clock (default Date.now). */
   readonly now?: () => number;
+  /**
+   * Members of other sites hosting the same incarnations (P0.9): `broadcast` sends them the data
+   * as RELAY, and RELAY is taken from their addresses only. Needs `relaySecret`.
+   */
+  readonly peers?: readonly Endpoint[];
+  /** The secret every peer shares (at least 16 bytes): RELAY datagrams carry its HMAC. */
+  readonly relaySecret?: string | Uint8Array;
 }
 
 export interface ProbeMemberEvents {
@@ -78,6 +89,8 @@ export interface ProbeMemberEvents {
   session: [session: MemberSession];
   /** Application data from a session's endpoint. */
   message: [session: MemberSession, data: Uint8Array];
+  /** Data a peer relayed (already sent to this member's sessions in that incarnation). */
+  relay: [relayed: RelayedData];
   /** A session ended. */
   end: [session: MemberSession, reason: SessionEndReason];
   /** The socket failed (emitted only when someone listens; always counted). */
@@ -94,6 +107,8 @@ export interface ProbeMemberStats {
   readonly sendErrors: number;
   readonly reportErrors: number;
   readonly sessions: number;
+  /** RELAY datagrams taken from peers (`in`, after the checks) and sent to them (`out`). */
+  readonly relayed: { readonly in: number; readonly out: number };
 }
 
 /** Canonical text of an address (IPv4-mapped IPv6 as plain IPv4), for addresses from config or fields. */
@@ -136,6 +151,9 @@ export class ProbeMember extends EventEmitter<ProbeMemberEvents> {
   #reportTimer: ReturnType<typeof setInterval> | undefined;
   #closed = false;
   readonly #sessions: SessionTable;
+  readonly #relay: Relay | undefined;
+  #relayedIn = 0;
+  #relayedOut = 0;
   readonly #received: Record<string, number> = {};
   readonly #sent: Record<string, number> = {};
   readonly #dropped: Record<string, number> = {};
@@ -163,6 +181,17 @@ export class ProbeMember extends EventEmitter<ProbeMemberEvents> {
     this.#incarnations =
       options.incarnations && options.incarnations.length > 0 ? options.incarnations : undefined;
     this.#assigners = options.assigners ? new Set(options.assigners.map(canonical)) : undefined;
+    if (options.peers && options.peers.length > 0 && options.relaySecret === undefined)
+      throw new InvalidArgumentError('relaySecret: expected the secret the peers share (peers are set)');
+    this.#relay =
+      options.peers && options.peers.length > 0 && options.relaySecret !== undefined
+        ? new Relay({
+            peers: options.peers,
+            secret: options.relaySecret,
+            member: options.id,
+            site: options.site ?? 'local',
+          })
+        : undefined;
     this.#idleMs = options.sessionIdleMs ?? 30_000;
     this.#now = options.now ?? Date.now;
     this.#sessions = new SessionTable(this.#now, (record, reason) => this.emit('end', record, reason));
@@ -241,15 +270,44 @@ export class ProbeMember extends EventEmitter<ProbeMemberEvents> {
     return true;
   }
 
-  /** Sends application data to every session of `incarnation` (but `except`); returns how many. */
+  /**
+   * Sends application data to every session of `incarnation` (but `except`) and, with `peers`,
+   * to the peers as one RELAY each (P0.9); returns how many sessions here got it. Throws
+   * InvalidArgumentError for data that reads as a probe message, like `send`.
+   */
   broadcast(incarnation: string, data: Uint8Array | string, except?: MemberSession | string): number {
     const bytes = typeof data === 'string' ? Buffer.from(data) : data;
+    if (isProbeDatagram(bytes))
+      throw new InvalidArgumentError(
+        'broadcast: data must not have 0xFFFF in bytes 2..3 (a probe-protocol marker)',
+      );
     const skip = except === undefined ? undefined : typeof except === 'string' ? except : except.id;
-    const skipRecord = skip === undefined ? undefined : this.#sessions.byId(skip);
+    const count = this.#deliver(
+      incarnation,
+      bytes,
+      skip === undefined ? undefined : this.#sessions.byId(skip),
+    );
+    const relay = this.#relay;
+    if (relay && this.#socket) {
+      const sealed = relay.seal(incarnation, bytes);
+      if (!sealed) this.#drop('relay-too-large');
+      else
+        for (const peer of relay.peers) {
+          this.#transmit(sealed, peer, 'RELAY');
+          this.#relayedOut += 1;
+        }
+    }
+    return count;
+  }
+
+  /** Sends `bytes` to the sessions of `incarnation` here (but `skip`); returns how many. */
+  #deliver(incarnation: string, bytes: Uint8Array, skip?: SessionRecord): number {
+    if (!this.#socket) return 0;
     let count = 0;
     for (const record of this.#sessions.values()) {
-      if (record.incarnation !== incarnation || record === skipRecord) continue;
-      if (this.send(record.id, bytes)) count += 1;
+      if (record.incarnation !== incarnation || record === skip) continue;
+      this.#transmit(bytes, record.endpoint, 'data');
+      count += 1;
     }
     return count;
   }
@@ -268,6 +326,7 @@ export class ProbeMember extends EventEmitter<ProbeMemberEvents> {
       sendErrors: this.#sendErrors,
       reportErrors: this.#reportErrors,
       sessions: this.#sessions.size,
+      relayed: { in: this.#relayedIn, out: this.#relayedOut },
     };
   }
 
@@ -366,6 +425,9 @@ export class ProbeMember extends EventEmitter<ProbeMemberEvents> {
         if (record) this.#sessions.end(record, 'bye');
         return;
       }
+      case 'RELAY':
+        this.#relayIn(message, data, from);
+        return;
       default:
         this.#drop('unexpected-kind');
     }
@@ -380,6 +442,27 @@ export class ProbeMember extends EventEmitter<ProbeMemberEvents> {
     bump(this.#received, 'data');
     this.#sessions.touch(record);
     this.emit('message', record, data);
+  }
+
+  /** A peer's RELAY: checked, then sent to the sessions here; never relayed again (no loops). */
+  #relayIn(message: ProbeMessage, bytes: Buffer, from: Endpoint): void {
+    if (!this.#relay) {
+      this.#drop('unknown-peer');
+      return;
+    }
+    const opened = this.#relay.open(bytes, message, from);
+    if (!opened.ok) {
+      this.#drop(opened.reason);
+      return;
+    }
+    const { relayed } = opened;
+    if (isProbeDatagram(relayed.data)) {
+      this.#drop('relay-probe-data');
+      return;
+    }
+    this.#relayedIn += 1;
+    this.#deliver(relayed.incarnation, relayed.data);
+    this.emit('relay', relayed);
   }
 
   #allowedAssigner(address: string): boolean {

@@ -26,6 +26,7 @@ export const Kind = {
   RETRY: 11,
   ERROR: 12,
   BYE: 13,
+  RELAY: 14,
 } as const;
 export type KindName = keyof typeof Kind;
 export type KindCode = (typeof Kind)[KindName];
@@ -44,6 +45,8 @@ export const Tag = {
   seq: 9,
   requestSize: 10,
   user: 11,
+  data: 12,
+  mac: 13,
 } as const;
 
 export const ErrorCode = {
@@ -75,6 +78,10 @@ export interface ProbeFields {
   readonly seq?: number;
   readonly requestSize?: number;
   readonly user?: string;
+  /** Application bytes a member relays to its peers (RELAY), 1..MAX_MESSAGE_BYTES. */
+  readonly data?: Uint8Array;
+  /** 16 bytes: HMAC-SHA256 of a RELAY with the relay secret (src/probe/relay.ts). */
+  readonly mac?: Uint8Array;
 }
 
 export interface ProbeMessage extends ProbeFields {

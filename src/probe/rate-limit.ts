@@ -17,9 +17,13 @@ export interface RateLimitOptions {
   readonly now?: () => number;
 }
 
+/** A source's bucket, and its place in the recency list (least recently seen first). */
 interface Bucket {
+  readonly source: string;
   tokens: number;
   at: number;
+  older: Bucket | undefined;
+  newer: Bucket | undefined;
 }
 
 export const DEFAULT_MAX_SOURCES = 100_000;
@@ -29,8 +33,14 @@ export class RateLimiter {
   #burst = 0;
   readonly #maxSources: number;
   readonly #now: () => number;
-  /** Insertion order is recency order: a hit moves the source to the end. */
   readonly #buckets = new Map<string, Bucket>();
+  /**
+   * Recency order as a linked list through the buckets: a hit moves its bucket to the newest
+   * end with a few pointer writes (deleting and re-adding the map entry per datagram, as a
+   * map in insertion order would need, made a large map rehash over and over).
+   */
+  #oldest: Bucket | undefined;
+  #newest: Bucket | undefined;
   #evicted = 0;
 
   constructor(options: RateLimitOptions) {
@@ -56,19 +66,25 @@ export class RateLimiter {
     const now = this.#now();
     let b = this.#buckets.get(source);
     if (b === undefined) {
-      b = { tokens: this.#burst, at: now };
-      if (this.#buckets.size >= this.#maxSources) {
-        const oldest = this.#buckets.keys().next().value as string;
-        this.#buckets.delete(oldest);
+      const oldest = this.#oldest;
+      if (oldest !== undefined && this.#buckets.size >= this.#maxSources) {
+        this.#unlink(oldest);
+        this.#buckets.delete(oldest.source);
         this.#evicted++;
       }
+      b = { source, tokens: this.#burst, at: now, older: undefined, newer: undefined };
+      this.#buckets.set(source, b);
     } else {
-      this.#buckets.delete(source);
+      this.#unlink(b);
       const elapsed = Math.max(0, now - b.at) / 1000;
       b.tokens = Math.min(this.#burst, b.tokens + elapsed * this.#perSecond);
       b.at = now;
     }
-    this.#buckets.set(source, b);
+    // Newest end.
+    b.older = this.#newest;
+    if (this.#newest !== undefined) this.#newest.newer = b;
+    else this.#oldest = b;
+    this.#newest = b;
     if (b.tokens < 1) return false;
     b.tokens -= 1;
     return true;
@@ -86,5 +102,16 @@ export class RateLimiter {
 
   clear(): void {
     this.#buckets.clear();
+    this.#oldest = undefined;
+    this.#newest = undefined;
+  }
+
+  #unlink(b: Bucket): void {
+    if (b.older !== undefined) b.older.newer = b.newer;
+    else this.#oldest = b.newer;
+    if (b.newer !== undefined) b.newer.older = b.older;
+    else this.#newest = b.older;
+    b.older = undefined;
+    b.newer = undefined;
   }
 }

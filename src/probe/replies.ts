@@ -55,26 +55,37 @@ export class Replies {
   }
 
   /**
-   * Sends `answer` when it fits the request (or the request carried a valid cookie); otherwise
-   * a RETRY with a cookie when that fits, else nothing. True when `answer` was sent.
+   * Sends `answer` (a message, or its bytes) when it fits the request (or the request carried a
+   * valid cookie); otherwise a RETRY with a cookie when that fits, else nothing. True when
+   * `answer` was sent.
    */
-  answerOrRetry(req: Request, answer: ProbeMessage, beforeAnswer?: () => void): boolean {
-    const bytes = this.#encode(answer);
+  answerOrRetry(req: Request, answer: ProbeMessage | Uint8Array, beforeAnswer?: () => void): boolean {
+    const bytes = answer instanceof Uint8Array ? answer : this.#encode(answer);
     if (!bytes) return false;
-    if (req.validated || bytes.length <= req.size) {
+    if (this.fits(req, bytes)) {
       // e.g. NOTIFY the member first, so the session exists before the client's first datagram.
       beforeAnswer?.();
       return this.toClient(req, bytes);
     }
+    this.retry(req);
+    return false;
+  }
+
+  /** True when `bytes` may go to the client: the request carried a valid cookie, or they are no larger. */
+  fits(req: Request, bytes: Uint8Array): boolean {
+    return req.validated || bytes.length <= req.size;
+  }
+
+  /** Instead of an answer that does not fit: a RETRY with a cookie when that fits, else nothing. */
+  retry(req: Request): void {
     const retry = this.#encode({
       kind: 'RETRY',
       requestId: req.message.requestId,
       cookie: this.#cookies.make(req.client),
     });
-    if (!retry) return false;
+    if (!retry) return;
     if (retry.length > req.size) this.#stats.drop('amplification');
     else if (this.toClient(req, retry)) this.#stats.retry(req.message.kind);
-    return false;
   }
 
   /** An ERROR answer: with its text when that fits the budget, without it when only that fits, else none. */
@@ -96,36 +107,40 @@ export class Replies {
       return false;
     }
     this.#stats.bytes('out', bytes.length);
-    this.#send(bytes, req.client.port, req.replyAddress, (err) =>
-      this.#logger.debug({ err, to: req.client }, 'assigner: send to client failed'),
-    );
+    this.#send(bytes, req.client.port, req.replyAddress, this.#sentToClient);
     return true;
   }
 
-  /** FORWARD or NOTIFY to a member (trusted: no budget). */
-  toMember(target: MemberTarget, message: ProbeMessage): void {
-    const bytes = this.#encode(message);
+  /** FORWARD or NOTIFY (a message, or its bytes) to a member (trusted: no budget). */
+  toMember(target: MemberTarget, message: ProbeMessage | Uint8Array): void {
+    const bytes = message instanceof Uint8Array ? message : this.#encode(message);
     if (!bytes) return;
     this.#stats.bytes('out-member', bytes.length);
     // A dual-stack IPv6 socket reaches IPv4 members through mapped addresses.
     const to = this.#ipv6 && net.isIPv4(target.address) ? `::ffff:${target.address}` : target.address;
-    this.#send(bytes, target.port, to, (err) =>
-      this.#logger.warn({ err, member: target.id, kind: message.kind }, 'assigner: send to member failed'),
-    );
+    this.#send(bytes, target.port, to, this.#sentToMember);
   }
 
-  #send(bytes: Uint8Array, port: number, address: string, onError: (err: Error) => void): void {
-    const failed = (err: Error): void => {
-      this.#stats.drop('send-failed');
-      onError(err);
-    };
+  // The send callbacks are made once, not per datagram (a closure per send showed in profiles);
+  // Node's send error names the address and port it was for.
+  readonly #sentToClient = (err: Error | null): void => {
+    if (!err) return;
+    this.#stats.drop('send-failed');
+    this.#logger.debug({ err }, 'assigner: send to client failed');
+  };
+
+  readonly #sentToMember = (err: Error | null): void => {
+    if (!err) return;
+    this.#stats.drop('send-failed');
+    this.#logger.warn({ err }, 'assigner: send to member failed');
+  };
+
+  #send(bytes: Uint8Array, port: number, address: string, done: (err: Error | null) => void): void {
     try {
-      this.#socket.send(bytes, port, address, (err) => {
-        if (err) failed(err);
-      });
+      this.#socket.send(bytes, port, address, done);
     } catch (err) {
       // The socket closed meanwhile.
-      failed(err as Error);
+      done(err as Error);
     }
   }
 
@@ -133,9 +148,14 @@ export class Replies {
     try {
       return encode(message);
     } catch (err) {
-      this.#stats.drop('encode-failed');
-      this.#logger.warn({ err, kind: message.kind }, 'assigner: could not encode an answer');
+      this.encodeFailed(err, message.kind);
       return undefined;
     }
+  }
+
+  /** Counts and logs a message that could not be encoded (a member id over 64 bytes, ...). */
+  encodeFailed(err: unknown, kind: string): void {
+    this.#stats.drop('encode-failed');
+    this.#logger.warn({ err, kind }, 'assigner: could not encode an answer');
   }
 }

@@ -65,6 +65,8 @@ const fields = fc.record(
     seq: u32,
     requestSize: u16,
     user: text64,
+    data: fc.uint8Array({ minLength: 1, maxLength: 300 }),
+    mac: bytes16,
   },
   { requiredKeys: [], noNullPrototype: true },
 );
@@ -210,6 +212,16 @@ describe('probe codec', () => {
       { kind: 'RETRY', requestId: 3, cookie: c },
       { kind: 'ERROR', requestId: 1, error: { code: 2, message: 'no member available' } },
       { kind: 'BYE', requestId: 5, session: s },
+      {
+        kind: 'RELAY',
+        requestId: 6,
+        app: 'chess',
+        incarnation: 'w1',
+        member: 'm-1',
+        site: 'fra',
+        data: utf8('{"type":"pos","x":1}'),
+        mac: token(3),
+      },
     ];
     assert.deepEqual(new Set(examples.map((m) => m.kind)), new Set(Object.keys(Kind)));
     for (const m of examples) assert.deepStrictEqual(decoded(encode(m)), expected(m), m.kind);
@@ -328,6 +340,15 @@ describe('probe codec', () => {
     assert.equal(Object.getPrototypeOf(m.session), Uint8Array.prototype);
     pool.fill(0);
     assert.deepEqual(m.session, token(5), 'the session does not alias the datagram');
+
+    const relay = encode({ kind: 'RELAY', requestId: 4, incarnation: 'w', data: utf8('xyz'), mac: token(6) });
+    const pool2 = Buffer.alloc(relay.length + 50, 0xbb);
+    pool2.set(relay, 11);
+    const r = decoded(pool2.subarray(11, 11 + relay.length));
+    pool2.fill(0);
+    assert.equal(Object.getPrototypeOf(r.data), Uint8Array.prototype);
+    assert.deepEqual(r.data, utf8('xyz'), 'the data does not alias the datagram');
+    assert.deepEqual(r.mac, token(6), 'nor does the mac');
   });
 
   it('skips unknown tags and ignores padding, zero or not', () => {
@@ -374,7 +395,7 @@ describe('probe codec', () => {
     refused(raw({ version: 0 }), 'bad-version', 'version 0');
     refused(raw({ version: 2 }), 'bad-version', 'version 2');
     refused(raw({ kind: 0 }), 'bad-kind', 'kind 0');
-    refused(raw({ kind: 14 }), 'bad-kind', 'kind 14');
+    refused(raw({ kind: 15 }), 'bad-kind', 'kind 15');
     refused(raw({ kind: 255 }), 'bad-kind', 'kind 255');
     refused(raw({ family: 1 }), 'bad-family', 'family 1');
     refused(raw({ family: 5, address: [1, 2, 3, 4] }), 'bad-family', 'family 5');
@@ -422,7 +443,7 @@ describe('probe codec', () => {
       cases.push([`${name} encoded surrogate`, Tag[name], [0xed, 0xa0, 0x80]]);
       cases.push([`${name} cut multi-byte char`, Tag[name], [0xe2, 0x82]]);
     }
-    for (const name of ['cookie', 'session'] as const) {
+    for (const name of ['cookie', 'session', 'mac'] as const) {
       cases.push([`${name} empty`, Tag[name], []]);
       cases.push([`${name} 15 bytes`, Tag[name], new Uint8Array(15)]);
       cases.push([`${name} 17 bytes`, Tag[name], new Uint8Array(17)]);
@@ -438,6 +459,7 @@ describe('probe codec', () => {
     cases.push(['seq 5 bytes', Tag.seq, [0, 0, 0, 0, 1]]);
     cases.push(['requestSize 1 byte', Tag.requestSize, [1]]);
     cases.push(['requestSize 4 bytes', Tag.requestSize, [0, 0, 1, 0]]);
+    cases.push(['data empty', Tag.data, []]);
     for (const [why, tag, value] of cases) refused(raw({ fields: [[tag, value]] }), 'bad-field', why);
 
     assert.equal(decoded(raw({ fields: [[Tag.app, utf8('x'.repeat(64))]] })).app, 'x'.repeat(64));
@@ -469,7 +491,10 @@ describe('probe codec', () => {
       switch (tag) {
         case Tag.cookie:
         case Tag.session:
+        case Tag.mac:
           return bytes16;
+        case Tag.data:
+          return fc.uint8Array({ minLength: 1, maxLength: 60 });
         case Tag.seq:
           return fc.uint8Array({ minLength: 4, maxLength: 4 });
         case Tag.requestSize:
@@ -485,7 +510,7 @@ describe('probe codec', () => {
       }
     };
     const tlv = fc
-      .integer({ min: 0, max: 13 })
+      .integer({ min: 0, max: 15 })
       .chain((tag) =>
         fc.tuple(
           fc.constant(tag),
@@ -494,7 +519,7 @@ describe('probe codec', () => {
       );
     const plausible = fc
       .record({
-        kind: fc.integer({ min: 0, max: 14 }),
+        kind: fc.integer({ min: 0, max: 15 }),
         family: fc.constantFrom(0, 4, 6, 6, 4, 0, 7),
         flags: u8,
         port: u16,
@@ -614,6 +639,10 @@ describe('probe codec', () => {
       ['body with a bigint', { ...base, body: { n: 1n } }],
       ['seq over u32', { ...base, seq: 2 ** 32 }],
       ['requestSize over u16', { ...base, requestSize: 65536 }],
+      ['mac 15 bytes', { ...base, mac: new Uint8Array(15) }],
+      ['data empty', { ...base, data: new Uint8Array(0) }],
+      ['data a string', { ...base, data: 'hello' }],
+      ['data over the maximum', { ...base, data: new Uint8Array(MAX_MESSAGE_BYTES) }],
       ['padTo over the maximum', { ...base, padTo: MAX_MESSAGE_BYTES + 1 }],
       ['message over the maximum', { ...base, body: 'x'.repeat(MAX_MESSAGE_BYTES) }],
     ];
