@@ -8,47 +8,16 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createLab, type Host, type Lab, type LabProcess, labAvailable } from '../lab/lab.js';
+import { events, metric, waitEvent } from './lab-events.js';
 
 const ROOT = resolve('.');
 const NODE = process.execPath;
 const HEARTBEAT_MS = 200;
 const MISSES = 3;
 
-interface Event {
-  event: string;
-  at: number;
-  member?: string;
-  own?: number;
-  distinct?: number;
-  endpoint?: { address: string; port: number };
-  stats?: { sent: number; received: number };
-}
-
-function events(p: LabProcess): Event[] {
-  return p.stdout
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l) as Event);
-}
-
-async function waitEvent(p: LabProcess, name: string, since = 0, timeoutMs = 15000): Promise<Event> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const e = events(p).find((x) => x.event === name && x.at >= since);
-    if (e) return e;
-    if (p.exit)
-      assert.fail(`client exited (${JSON.stringify(p.exit)}) before ${name}\n${p.stdout}\n${p.stderr}`);
-    if (Date.now() > deadline)
-      assert.fail(`no ${name} event within ${timeoutMs} ms\n${p.stdout}\n${p.stderr}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-async function metric(host: Host, adminPort: number, name: string): Promise<number> {
-  const { stdout } = await host.exec('curl', ['-s', `http://127.0.0.1:${adminPort}/metrics`]);
-  let total = 0;
-  for (const line of stdout.split('\n')) if (line.startsWith(name)) total += Number(line.split(' ').pop());
-  return total;
+/** The first `name` event at or after `since`. */
+function waitFor(p: LabProcess, name: string, since = 0, timeoutMs = 15000) {
+  return waitEvent(p, name, (e) => e.event === name && e.at >= since, timeoutMs);
 }
 
 describe('probe across a NAT (lab)', { skip: labAvailable('curl') }, () => {
@@ -130,7 +99,7 @@ assigner:
         cwd: ROOT,
       },
     );
-    const assignedA = await waitEvent(a, 'assigned');
+    const assignedA = await waitFor(a, 'assigned');
     assert.ok(
       assignedA.member && members[assignedA.member],
       `assigned to a member: ${JSON.stringify(assignedA)}`,
@@ -143,7 +112,7 @@ assigner:
 
     // P0.5: after the assignment the assigner sees no data at all.
     const bytesIn = await metric(assigner, adminPort, 'usher_probe_bytes_total{direction="in"}');
-    const exchanged = await waitEvent(a, 'exchanged');
+    const exchanged = await waitFor(a, 'exchanged');
     assert.equal(exchanged.distinct, 1000, 'all 1000 distinct moves came back from the member');
     assert.equal(await metric(assigner, adminPort, 'usher_probe_dropped_total{reason="data"}'), 0);
     assert.equal(
@@ -160,15 +129,15 @@ assigner:
         cwd: ROOT,
       },
     );
-    const assignedB = await waitEvent(b, 'assigned');
+    const assignedB = await waitFor(b, 'assigned');
     assert.notEqual(assignedB.member, assignedA.member, 'round robin placed bob elsewhere');
-    await waitEvent(b, 'exchanged');
+    await waitFor(b, 'exchanged');
 
     // P0.8: kill -9 ana's member.
     const victim = members[assignedA.member!]!;
     const killedAt = Date.now();
     process.kill(victim.proc.pid, 'SIGKILL');
-    const lost = await waitEvent(a, 'lost', killedAt);
+    const lost = await waitFor(a, 'lost', killedAt);
     const detectMs = lost.at - killedAt;
     const bound = HEARTBEAT_MS * MISSES + HEARTBEAT_MS;
     // Reported, not judged: speed belongs to bench/probe.ts. The generous ceiling only catches
@@ -177,12 +146,12 @@ assigner:
       `# lost detected ${detectMs} ms after kill -9 (heartbeat ${HEARTBEAT_MS} ms x ${MISSES} misses + 1 interval = ${bound} ms)`,
     );
     assert.ok(detectMs < bound + 2000, `lost after ${detectMs} ms`);
-    const re = await waitEvent(a, 'reassigned', killedAt);
+    const re = await waitFor(a, 'reassigned', killedAt);
     assert.notEqual(re.member, assignedA.member, 'reassigned to a live member');
     console.log(`# reassigned ${re.at - killedAt} ms after kill -9, to ${re.member}`);
     // Traffic flows again with the new member.
     const afterRe = re.own ?? 0;
-    await waitEvent(a, 'tick', re.at);
+    await waitFor(a, 'tick', re.at);
     assert.ok(
       (events(a)
         .filter((e) => e.event === 'tick')
@@ -191,7 +160,7 @@ assigner:
 
     // Bob never noticed.
     const bTicksBefore = events(b).filter((e) => e.event === 'tick' && e.at > killedAt).length;
-    await waitEvent(b, 'tick', Date.now());
+    await waitFor(b, 'tick', Date.now());
     assert.ok(events(b).filter((e) => e.event === 'tick' && e.at > killedAt).length > bTicksBefore);
     assert.equal(events(b).filter((e) => e.event === 'lost').length, 0, 'the other client was not disturbed');
   });

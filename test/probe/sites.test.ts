@@ -15,51 +15,12 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createLab, type Host, type Lab, type LabProcess, labAvailable } from '../lab/lab.js';
+import { events, metric, waitEvent } from './lab-events.js';
 
 const ROOT = resolve('.');
 const NODE = process.execPath;
 const SECRET = 'lab-relay-secret-0123456789abcdef';
 const PORT = 7000;
-
-interface Event {
-  event: string;
-  at: number;
-  member?: string;
-  player?: string;
-  count?: number;
-}
-
-function events(p: LabProcess): Event[] {
-  return p.stdout
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l) as Event);
-}
-
-/** The first event of `p` that matches, polling with a deadline. */
-async function waitEvent(
-  p: LabProcess,
-  what: string,
-  match: (e: Event) => boolean,
-  timeoutMs = 15000,
-): Promise<Event> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const e = events(p).find(match);
-    if (e) return e;
-    if (p.exit)
-      assert.fail(`client exited (${JSON.stringify(p.exit)}) before ${what}\n${p.stdout}\n${p.stderr}`);
-    if (Date.now() > deadline) assert.fail(`no ${what} within ${timeoutMs} ms\n${p.stdout}\n${p.stderr}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-async function metric(host: Host, adminPort: number, name: string): Promise<number> {
-  const { stdout } = await host.exec('curl', ['-s', `http://127.0.0.1:${adminPort}/metrics`]);
-  let total = 0;
-  for (const line of stdout.split('\n')) if (line.startsWith(name)) total += Number(line.split(' ').pop());
-  return total;
-}
 
 interface Site {
   readonly name: 'east' | 'west';
