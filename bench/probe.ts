@@ -6,8 +6,9 @@
  *     - forward mode (in `details`): each PROBE goes on to the member as FORWARD, and the member
  *       answers the client;
  *     - the limits: a plain Node UDP echo process (one datagram back per datagram, the issue's
- *       reference), and the same echo that first sends a copy to a member socket: the datagrams
- *       of answer mode without any of its work, the ceiling answer mode can reach on this machine.
+ *       reference), and the same echo that first sends a NOTIFY-sized copy to the members in
+ *       turn: the datagrams of answer mode without any of its work, the ceiling answer mode can
+ *       reach on this machine.
  *  2. Failover time: a client (the SDK, heartbeat 200 ms × 3 misses) whose member process is
  *     killed with SIGKILL, from the kill to `reassigned`; median and p99 over 20 kills (5 quick).
  *
@@ -27,6 +28,9 @@
  *   generator also carries the members' answers (two datagrams received and two sent per probe,
  *   against one each for the echo), and it saturates first: that figure is a floor for the
  *   assigner, its CPU column says how far.
+ * - `usher run` runs the TypeScript sources through tsx when there is no dist/ (a checkout), as
+ *   here: a little slower than the compiled build (tsx keeps function names with a helper call
+ *   per closure created).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
@@ -177,7 +181,7 @@ async function throughput(quick: boolean, progress: Progress): Promise<Record<Ta
   try {
     const members = await gen.members(3);
     const echo = start(['--import', 'tsx', 'bench/fixtures/udp-echo.ts']);
-    const echoCopy = start(['--import', 'tsx', 'bench/fixtures/udp-echo.ts', String(members[0])]);
+    const echoCopy = start(['--import', 'tsx', 'bench/fixtures/udp-echo.ts', members.join(',')]);
     procs.push(echo, echoCopy);
     const [answerPort, forwardPort] = await freePorts(2);
     const answer = start(['bin/usher.js', 'run', assignerConfig(dir, 'answer', answerPort!, members)]);

@@ -52,10 +52,12 @@ export interface AssignerSummary {
   readonly sources: number;
 }
 
-/** One series of a `BufferedCounter`: its labels and the increments not yet in prom-client. */
+/** One series of a `BufferedCounter`: its labels, the increments not yet in prom-client, all of them. */
 export interface Series {
   readonly labels: Readonly<Record<string, string>>;
   pending: number;
+  /** Everything `inc` added (for the summary; direct `pending` writes are not counted). */
+  total: number;
 }
 
 type Level<T> = Map<string, T>;
@@ -104,7 +106,7 @@ export class BufferedCounter<L extends string> {
       this.#labelNames.forEach((name, i) => {
         labels[name] = values[i]!;
       });
-      s = { labels, pending: 0 };
+      s = { labels, pending: 0, total: 0 };
       l2.set(c, s);
       this.#all.push(s);
     }
@@ -112,7 +114,14 @@ export class BufferedCounter<L extends string> {
   }
 
   inc(n: number, a: string, b = '', c = ''): void {
-    this.series(a, b, c).pending += n;
+    const s = this.series(a, b, c);
+    s.pending += n;
+    s.total += n;
+  }
+
+  /** Every series so far. */
+  all(): readonly Series[] {
+    return this.#all;
   }
 
   /** Adds the pending increments to prom-client. */
@@ -127,6 +136,13 @@ export class BufferedCounter<L extends string> {
 
 function bump(map: Map<string, number>, key: string, by = 1): void {
   map.set(key, (map.get(key) ?? 0) + by);
+}
+
+/** The series totals of `counter` added up by the value of one label. */
+function totalsBy<L extends string>(counter: BufferedCounter<L>, label: L): Map<string, number> {
+  const totals = new Map<string, number>();
+  for (const s of counter.all()) bump(totals, s.labels[label] ?? '', s.total);
+  return totals;
 }
 
 function sum(map: Map<string, number>): number {
@@ -168,9 +184,6 @@ export class AssignerStats {
   readonly #retriesM: Counter<'kind'>;
   /** Bytes by direction: the three series of `probe_bytes_total`. */
   readonly #bytesM: Record<ByteDirection, Series>;
-  readonly #requests = new Map<string, number>();
-  readonly #assignments = new Map<string, number>();
-  readonly #members = new Map<string, number>();
   readonly #dropped = new Map<string, number>();
   readonly #errors = new Map<string, number>();
   readonly #retries = new Map<string, number>();
@@ -218,15 +231,13 @@ export class AssignerStats {
     };
   }
 
+  // Per datagram: one series each, whose totals the summary adds up.
   request(app: string, kind: string): void {
     this.#requestsM.inc(1, app, kind);
-    bump(this.#requests, app);
   }
 
   assignment(app: string, member: string, mode: string, nowMs: number): void {
     this.#assignmentsM.inc(1, app, member, mode);
-    bump(this.#assignments, app);
-    bump(this.#members, member);
     this.#window.add(nowMs);
   }
 
@@ -255,13 +266,16 @@ export class AssignerStats {
     apps: Readonly<Record<string, { pool: string }>>,
     nowMs: number,
   ): AssignerSummary {
+    const requests = totalsBy(this.#requestsM, 'app');
+    const assignments = totalsBy(this.#assignmentsM, 'app');
+    const members = totalsBy(this.#assignmentsM, 'member');
     return {
       address: base.address,
       mode: base.mode,
       assignmentsPerSecond: Math.round(this.#window.rate(nowMs) * 100) / 100,
       totals: {
-        requests: sum(this.#requests),
-        assignments: sum(this.#assignments),
+        requests: sum(requests),
+        assignments: sum(assignments),
         dropped: sum(this.#dropped),
         errors: sum(this.#errors),
         retries: sum(this.#retries),
@@ -274,12 +288,12 @@ export class AssignerStats {
           name,
           {
             pool: a.pool,
-            requests: this.#requests.get(name) ?? 0,
-            assignments: this.#assignments.get(name) ?? 0,
+            requests: requests.get(name) ?? 0,
+            assignments: assignments.get(name) ?? 0,
           },
         ]),
       ),
-      members: Object.fromEntries([...this.#members].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
+      members: Object.fromEntries([...members].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
       dropped: Object.fromEntries(this.#dropped),
       errors: Object.fromEntries(this.#errors),
       sources: base.sources,

@@ -101,6 +101,11 @@ export class Assigner {
   #closing: Promise<void> | undefined;
   /** The catalog body, rebuilt when the registry view or the config changes. */
   #catalog: { revision: number; config: AssignerConfig; body: CatalogBody } | undefined;
+  /** `config.apps` as a Map, with the config it was made from (`#appsOf`). */
+  #apps: { config: AssignerConfig | undefined; map: Map<string, AssignerConfig['apps'][string]> } = {
+    config: undefined,
+    map: new Map(),
+  };
 
   constructor(options: AssignerOptions) {
     this.#config = options.config;
@@ -272,8 +277,7 @@ export class Assigner {
     const { message } = req;
     const config = this.#config;
     const appName = message.app;
-    const app =
-      appName !== undefined && Object.hasOwn(config.apps, appName) ? config.apps[appName] : undefined;
+    const app = appName !== undefined ? this.#appsOf(config).get(appName) : undefined;
     this.#stats.request(app ? appName! : '(unknown)', 'PROBE');
     if (!app || appName === undefined) {
       replies.error(req, ErrorCode.UNKNOWN_APP, 'unknown app');
@@ -366,6 +370,15 @@ export class Assigner {
     if (!replies.toClient(req, response)) return;
     this.#stats.assignment(appName, member.id, 'answer', this.#now());
     if (placed.overflow) this.#sites.overflow(placed.site, member.site, placed.overflow);
+  }
+
+  /**
+   * `config.apps` as a map, made once per config: a lookup by a string just decoded costs less in
+   * a Map than as a property name (which V8 must first find in its string table).
+   */
+  #appsOf(config: AssignerConfig): Map<string, AssignerConfig['apps'][string]> {
+    if (this.#apps.config !== config) this.#apps = { config, map: new Map(Object.entries(config.apps)) };
+    return this.#apps.map;
   }
 
   /** The pool's policy, or for a declared incarnation one of its own (see `newPolicy`). */

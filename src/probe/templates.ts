@@ -130,8 +130,8 @@ export class AnswerTemplates {
   /** PROBE_RESPONSE: per Member object, then app and incarnation. */
   #responses = new WeakMap<Member, Cache>();
   #responseCount = 0;
-  /** NOTIFY and FORWARD: per kind and address family (`NOTIFY4`), then app and incarnation. */
-  readonly #toMember = new Map<string, Cache>();
+  /** NOTIFY and FORWARD: per kind and the client's address family, then app and incarnation. */
+  readonly #toMember = { NOTIFY: [new Cache(), new Cache()], FORWARD: [new Cache(), new Cache()] } as const;
 
   /**
    * PROBE_RESPONSE: the member's own endpoint `own`, its id and site. Throws
@@ -213,12 +213,7 @@ export class AnswerTemplates {
     const port = m.client.port;
     if (!Number.isInteger(port) || port < 0 || port > 0xffff)
       throw new InvalidArgumentError(`endpoint.port: expected an integer 0..65535, got ${port}`);
-    const group = parsed.family === 4 ? `${kind}4` : `${kind}6`;
-    let cache = this.#toMember.get(group);
-    if (cache === undefined) {
-      cache = new Cache();
-      this.#toMember.set(group, cache);
-    }
+    const cache = this.#toMember[kind][parsed.family === 4 ? 0 : 1];
     const key = incarnationKey(incarnation);
     let t = cache.get(app, key);
     if (t === undefined) {
