@@ -343,16 +343,12 @@ export class Assigner {
       replies.error(req, ErrorCode.NO_MEMBER, 'no member available');
       return;
     }
+    // A probe that names no incarnation gets one here, so that the answer and the NOTIFY agree
+    // (in forward mode the member picks, with the same rule: its first one).
+    const chosen = incarnation ?? defaultIncarnation(member, app.incarnations);
     let response: Uint8Array;
     try {
-      response = templates.probeResponse(
-        member,
-        own,
-        appName,
-        incarnation,
-        message.requestId,
-        toMember.session,
-      );
+      response = templates.probeResponse(member, own, appName, chosen, message.requestId, toMember.session);
     } catch (err) {
       replies.encodeFailed(err, 'PROBE_RESPONSE');
       return;
@@ -363,7 +359,7 @@ export class Assigner {
     }
     // NOTIFY first, so the session exists before the client's first datagram.
     try {
-      replies.toMember(target, templates.notify(appName, incarnation, toMember));
+      replies.toMember(target, templates.notify(appName, chosen, toMember));
     } catch (err) {
       replies.encodeFailed(err, 'NOTIFY');
     }
@@ -509,4 +505,11 @@ function memberEndpoint(member: Member): MemberTarget | undefined {
 function ipEndpoint(member: Member, port: number): Endpoint | undefined {
   const address = member.addresses.find((a) => net.isIP(a) !== 0);
   return address === undefined ? undefined : { address: unmapIPv4(address), port };
+}
+
+/** The member's first incarnation that the app declares (or its first, or the app's first). */
+function defaultIncarnation(member: Member, declared: readonly string[] | undefined): string | undefined {
+  const hosted = member.labels.incarnations?.split(',').filter(Boolean) ?? [];
+  if (declared && declared.length > 0) return hosted.find((i) => declared.includes(i)) ?? declared[0];
+  return hosted[0];
 }

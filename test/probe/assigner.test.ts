@@ -549,6 +549,20 @@ describe('probe assigner', () => {
     assert.equal(client.got.length, 1, 'garbage is never answered');
   });
 
+  it('answer mode: a probe naming no incarnation is told the one the member will use', async () => {
+    const m1 = await fakeMember('m1');
+    const { port } = await startAssigner(
+      { mode: 'answer', apps: { game: { pool: 'game', incarnations: ['w1', 'w2'] } } },
+      { members: [{ id: 'm1', port: 1, ports: { probe: m1.port }, labels: { incarnations: 'w2' } }] },
+    );
+    const client = await peer();
+    await client.send(probe({}), port);
+    const res = await client.waitFor((m) => m.kind === 'PROBE_RESPONSE', 'PROBE_RESPONSE');
+    assert.equal(res.incarnation, 'w2', 'the member hosts only w2');
+    const note = await m1.waitFor((m) => m.kind === 'NOTIFY', 'NOTIFY');
+    assert.equal(note.incarnation, 'w2', 'the member is told the same incarnation');
+  });
+
   it('incarnations: only members hosting the asked incarnation are chosen', async () => {
     const { port, registry } = await startAssigner(
       { mode: 'answer', apps: { game: { pool: 'game', incarnations: ['w1', 'w2'] } } },
