@@ -52,6 +52,8 @@ export class Usher {
   #players: DemoPlayers[] = [];
   #assigner: Assigner | undefined;
   #policies = new Map<string, Policy>();
+  /** One delegating wrapper per pool (see `policyFor`). */
+  #policyWrappers = new Map<string, Policy>();
   #closing: Promise<void> | undefined;
   #reloading: Promise<unknown> = Promise.resolve();
   #reloads;
@@ -240,13 +242,18 @@ export class Usher {
    * to the current policy, so a reload that changes it takes effect at once.
    */
   policyFor(pool: string): Policy {
-    const policies = () => this.#policies;
-    return {
-      get name() {
-        return policies().get(pool)?.name ?? 'none';
-      },
-      pick: (request) => policies().get(pool)?.pick(request),
-    };
+    let wrapper = this.#policyWrappers.get(pool);
+    if (!wrapper) {
+      const policies = () => this.#policies;
+      wrapper = {
+        get name() {
+          return policies().get(pool)?.name ?? 'none';
+        },
+        pick: (request) => policies().get(pool)?.pick(request),
+      };
+      this.#policyWrappers.set(pool, wrapper);
+    }
+    return wrapper;
   }
 
   /** Drains a member: it stays `draining` whatever its checks say, until `undrain`. */
