@@ -230,6 +230,49 @@ export const DASHBOARD_SCRIPT = `
     });
     body.replaceChildren(h('table', { class: 'kv' }, [h('tbody', null, rows)]));
   }
+  // The probe assigner (seed 000): assignments per second over time, and per member the
+  // assignments it made and the sessions (users) the member reports now.
+  var assignerHistory = [];
+  panelRenderers.assigner = function (a, body) {
+    if (!a || typeof a.assignmentsPerSecond !== 'number' || !a.totals) return genericPanel(a, body);
+    assignerHistory.push(a.assignmentsPerSecond);
+    if (assignerHistory.length > 60) assignerHistory.shift();
+    function stat(label, value, field) {
+      return h('div', { class: 'stat' }, [h('span', { text: label }), h('b', { 'data-field': field, text: value })]);
+    }
+    var stats = h('div', { class: 'stats' }, [
+      stat('assignments/s', a.assignmentsPerSecond.toFixed(1), 'assigner-rate'),
+      stat('assignments', num(a.totals.assignments), 'assigner-assignments'),
+      stat('dropped', num(a.totals.dropped), 'assigner-dropped'),
+    ]);
+    var spark = document.createElementNS(SVG, 'svg');
+    spark.setAttribute('class', 'spark');
+    spark.setAttribute('viewBox', '0 0 120 30');
+    spark.setAttribute('preserveAspectRatio', 'none');
+    var max = Math.max.apply(null, assignerHistory.concat([1]));
+    var line = document.createElementNS(SVG, 'polyline');
+    line.setAttribute('points', assignerHistory.map(function (v, i) {
+      return (assignerHistory.length === 1 ? 120 : (i * 120) / (assignerHistory.length - 1)).toFixed(1) + ',' + (29 - (v / max) * 27).toFixed(1);
+    }).join(' '));
+    spark.appendChild(line);
+    var rows = Object.keys(a.members || {}).sort(byName).map(function (id) {
+      var m = members.get(id);
+      var sessions = m && m.load ? m.load.users : undefined;
+      return h('tr', { 'data-member': id }, [
+        h('th', { text: id }),
+        h('td', { 'data-field': 'assigned', text: num(a.members[id]) }),
+        h('td', { 'data-field': 'sessions', text: num(sessions) }),
+      ]);
+    });
+    var table = h('table', { class: 'kv' }, [
+      h('thead', null, [h('tr', null, [h('th', { text: 'member' }), h('th', { text: 'assigned' }), h('th', { text: 'sessions now' })])]),
+      h('tbody', null, rows),
+    ]);
+    var meta = h('div', { class: 'm-meta', text: a.mode + ' mode on ' + a.address +
+      (a.sites && a.sites.overflow && Object.keys(a.sites.overflow).length ? ' · overflow ' + JSON.stringify(a.sites.overflow) : '') });
+    body.replaceChildren(meta, stats, spark, table);
+  };
+
   function renderRoles(roles) {
     view.roles = roles || {};
     var root = q('#panels');

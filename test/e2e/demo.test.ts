@@ -84,6 +84,23 @@ test('npm start demo: the dashboard shows live members in a real browser', { ski
     assert.ok(Date.now() < deadline, `players never reached both worlds: ${counts.join(', ')}`);
     await page.waitForTimeout(200);
   }
+  // The assigner's panel: assignments made per member and the sessions each reports now.
+  for (;;) {
+    const assigned = await page
+      .locator('[data-role="assigner"] [data-field="assigner-assignments"]')
+      .textContent({ timeout: 2000 })
+      .catch(() => null);
+    const sessions = await page
+      .locator('[data-role="assigner"] [data-field="sessions"]')
+      .allTextContents()
+      .catch(() => []);
+    if (Number(assigned) > 0 && sessions.length === 2 && sessions.every((x) => Number(x) > 0)) break;
+    assert.ok(
+      Date.now() < deadline,
+      `the assigner panel never showed assignments (${assigned}, ${sessions.join()})`,
+    );
+    await page.waitForTimeout(200);
+  }
   mkdirSync(resultsDir, { recursive: true });
   await page.screenshot({ path: join(resultsDir, 'demo-dashboard.png'), fullPage: true });
 
