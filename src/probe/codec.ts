@@ -63,13 +63,13 @@ const LONE_SURROGATE = /\p{Cs}/u;
 // encode
 
 /** Big-endian u16 at `at`. */
-function putUint16(out: Uint8Array, at: number, value: number): void {
+export function putUint16(out: Uint8Array, at: number, value: number): void {
   out[at] = value >>> 8;
   out[at + 1] = value;
 }
 
 /** Big-endian u32 at `at`. */
-function putUint32(out: Uint8Array, at: number, value: number): void {
+export function putUint32(out: Uint8Array, at: number, value: number): void {
   out[at] = value >>> 24;
   out[at + 1] = value >>> 16;
   out[at + 2] = value >>> 8;

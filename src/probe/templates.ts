@@ -13,7 +13,7 @@
 import type { Member } from '../core/model.js';
 import { InvalidArgumentError } from '../errors.js';
 import { parseAddress } from './address.js';
-import { encode } from './codec.js';
+import { encode, putUint16, putUint32 } from './codec.js';
 import { type Endpoint, Flag, HEADER_BYTES, type ProbeMessage, Tag } from './messages.js';
 
 /** The codec's bounds for a text field (docs/protocols/probe.md: 1..64 bytes of UTF-8). */
@@ -43,18 +43,6 @@ interface Template {
  */
 function outBuffer(size: number): Uint8Array {
   return Buffer.allocUnsafe(size);
-}
-
-function putUint16(out: Uint8Array, at: number, value: number): void {
-  out[at] = value >>> 8;
-  out[at + 1] = value;
-}
-
-function putUint32(out: Uint8Array, at: number, value: number): void {
-  out[at] = value >>> 24;
-  out[at + 1] = value >>> 16;
-  out[at + 2] = value >>> 8;
-  out[at + 3] = value;
 }
 
 /** Encodes `message` and finds where its per-probe values sit. */
