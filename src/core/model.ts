@@ -93,3 +93,19 @@ export function makeMember(partial: Partial<Member> & Pick<Member, 'id'>): Membe
     ...partial,
   };
 }
+
+/** The member label that gives a member's capacity in users. */
+export const CAPACITY_LABEL = 'capacity';
+
+/** Capacity of a member without a `capacity` label, per unit of weight. */
+export const USERS_PER_WEIGHT = 100;
+
+/** A member's capacity in users: its `capacity` label when that is a number > 0, else weight × 100. */
+export function capacity(member: Member): number {
+  const label = member.labels[CAPACITY_LABEL];
+  if (label !== undefined) {
+    const n = Number(label);
+    if (Number.isFinite(n) && n > 0) return n;
+  }
+  return member.weight * USERS_PER_WEIGHT;
+}

@@ -16,16 +16,12 @@
  * capacity is the member label `capacity` (a number > 0), else `weight × 100`. Without
  * `overflowAt` no member is ever full by its load. Full members take no new client on any site.
  */
-import { eligible, type HealthState, type Member, type MemberView } from '../core/model.js';
+import { capacity, eligible, type HealthState, type Member, type MemberView } from '../core/model.js';
 
 /** The site an assigner takes as its own when neither config nor members name one. */
 export const DEFAULT_SITE = 'local';
 
-/** The member label that gives a member's capacity in users. */
-export const CAPACITY_LABEL = 'capacity';
-
-/** Capacity of a member without a `capacity` label, per unit of weight. */
-export const USERS_PER_WEIGHT = 100;
+export { CAPACITY_LABEL, capacity, USERS_PER_WEIGHT } from '../core/model.js';
 
 export type OverflowMode = 'local-only' | 'overflow';
 
@@ -71,16 +67,6 @@ export function majoritySite(pool: readonly MemberView[]): string {
     }
   majorities.set(pool, best);
   return best;
-}
-
-/** A member's capacity in users: its `capacity` label when that is a number > 0, else weight × 100. */
-export function capacity(member: Member): number {
-  const label = member.labels[CAPACITY_LABEL];
-  if (label !== undefined) {
-    const n = Number(label);
-    if (Number.isFinite(n) && n > 0) return n;
-  }
-  return member.weight * USERS_PER_WEIGHT;
 }
 
 /** True when `overflowAt` is set and the member's users have reached that fraction of its capacity. */
