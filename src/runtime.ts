@@ -9,6 +9,7 @@ import { type AdminServer, createAdminServer, type ReloadResult } from './admin/
 import { diffConfig, reloadIssues, staticMembers } from './config/diff.js';
 import { loadConfigFile, validateConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
+import { makeMember } from './core/model.js';
 import { createPolicy } from './core/policy/index.js';
 import type { Policy } from './core/policy/policy.js';
 import { DemoPlayers, DemoWorld } from './demo/game-world.js';
@@ -16,7 +17,9 @@ import { DemoMemberServer } from './demo/member-server.js';
 import { DemoTraffic } from './demo/traffic.js';
 import { ConfigInvalidError, ConfigUnreadableError } from './errors.js';
 import { HealthMonitor } from './health/monitor.js';
+import { ProbeAgent } from './probe/agent.js';
 import { Assigner } from './probe/assigner.js';
+import { parseEndpoint } from './probe/host-port.js';
 import { MemoryRegistry } from './registry/memory.js';
 import type { Registry } from './registry/registry.js';
 import type { Logger } from './util/logger.js';
@@ -51,6 +54,7 @@ export class Usher {
   #worlds: DemoWorld[] = [];
   #players: DemoPlayers[] = [];
   #assigner: Assigner | undefined;
+  #agents: ProbeAgent[] = [];
   #policies = new Map<string, Policy>();
   /** One delegating wrapper per pool (see `policyFor`). */
   #policyWrappers = new Map<string, Policy>();
@@ -136,6 +140,7 @@ export class Usher {
       });
       await this.#assigner.start();
     }
+    for (const a of config.agents) await this.#startAgent(a);
     for (const s of config.demo?.servers ?? []) {
       for (let i = 0; i < s.count; i++) {
         const demo = new DemoMemberServer({
@@ -221,6 +226,43 @@ export class Usher {
     }
   }
 
+  /** Starts one probe agent and registers its member (advertised address, public port). */
+  async #startAgent(a: Config['agents'][number]): Promise<void> {
+    const advertise = a.advertise === undefined ? undefined : parseEndpoint(a.advertise);
+    const agent = new ProbeAgent({
+      id: a.id,
+      app: a.app,
+      site: a.site,
+      host: a.host,
+      port: a.port,
+      upstream: parseEndpoint(a.upstream),
+      ...(advertise ? { advertise } : {}),
+      ...(a.incarnations ? { incarnations: a.incarnations } : {}),
+      ...(a.assigners ? { assigners: a.assigners } : {}),
+      sessionIdleMs: a.sessionIdleMs,
+      maxSessions: a.maxSessions,
+      registry: this.registry,
+      reportIntervalMs: a.reportIntervalMs,
+    });
+    this.#agents.push(agent);
+    const bound = await agent.start();
+    const unspecified = bound.address === '0.0.0.0' || bound.address === '::';
+    const address = advertise?.address ?? (unspecified ? '127.0.0.1' : bound.address);
+    await this.registry.register(
+      makeMember({
+        id: a.id,
+        pool: a.pool,
+        addresses: [address],
+        ports: { main: advertise?.port ?? bound.port },
+        site: a.site,
+        group: a.group,
+        weight: a.weight,
+        labels: { role: 'agent', ...(a.incarnations ? { incarnations: a.incarnations.join(',') } : {}) },
+      }),
+    );
+    this.logger.info({ member: a.id, port: bound.port, upstream: a.upstream }, 'probe agent started');
+  }
+
   /** Per-role summaries shown by the admin API and dashboard. */
   roles(): Record<string, unknown> {
     const roles: Record<string, unknown> = {};
@@ -234,6 +276,10 @@ export class Usher {
       };
     }
     if (this.#assigner) roles.assigner = this.#assigner.summary();
+    if (this.#agents.length > 0)
+      roles.agents = Object.fromEntries(
+        this.#agents.map((a) => [a.member.id, { sessions: a.member.sessions().length, ...a.stats() }]),
+      );
     return roles;
   }
 
@@ -370,9 +416,13 @@ export class Usher {
     // sending them work; their requests in flight are allowed to finish.
     for (const d of this.#demo)
       await this.registry.setHealth(d.id, 'draining', 'shutting down').catch(() => {});
-    for (const w of this.#worlds)
+    for (const w of [...this.#worlds, ...this.#agents.map((a) => a.member)])
       await this.registry.setHealth(w.id, 'draining', 'shutting down').catch(() => {});
-    await Promise.all([...this.#demo.map((d) => d.close()), ...this.#worlds.map((w) => w.close())]);
+    await Promise.all([
+      ...this.#demo.map((d) => d.close()),
+      ...this.#worlds.map((w) => w.close()),
+      ...this.#agents.map((a) => a.close()),
+    ]);
     await this.registry.close();
   }
 }

@@ -7,6 +7,8 @@ import { z } from 'zod';
 import { createPolicy, POLICY_NAMES } from '../core/policy/index.js';
 import { InvalidArgumentError } from '../errors.js';
 import { POOL_HEALTH_DEFAULTS, resolvePoolHealth } from '../health/pool-config.js';
+import { parseAddress } from '../probe/address.js';
+import { parseEndpoint } from '../probe/host-port.js';
 
 const range = (lo: number, hi: number) =>
   z
@@ -289,6 +291,41 @@ export const assignerSchema = z
 
 export type AssignerConfig = z.output<typeof assignerSchema>;
 
+const hostPort = z.string().regex(/^(\[[0-9a-f:.]+\]|[^:\s[\]]+):\d{1,5}$/i, {
+  error: (i) => `expected host:port (IPv6 as [addr]:port), got ${JSON.stringify(i.input)}`,
+});
+
+const agent = z
+  .strictObject({
+    id: name.describe('Member id the agent registers and answers as.'),
+    pool: name.describe('Pool the member joins (the assigner maps apps to pools).'),
+    app: name.describe('App named in probes.'),
+    host: host.default('0.0.0.0').describe('UDP listen address of the public port.'),
+    port: listenPort.describe('Public UDP port: probes, heartbeats and the app traffic it carries.'),
+    advertise: hostPort
+      .optional()
+      .describe('Address and port clients are told to use (default: the listen address and port).'),
+    upstream: hostPort.describe(
+      'The real server (an IP address and port, usually on loopback) the sessions’ datagrams are carried to.',
+    ),
+    site: name.default('local'),
+    group: range(0, 1000).default(0).describe('Priority group of the member.'),
+    weight: z.number().positive().max(1e6).default(1).describe('Weight of the member.'),
+    incarnations: z.array(name).min(1).optional().describe('Incarnations the server hosts (default: any).'),
+    assigners: z
+      .array(host)
+      .optional()
+      .describe('Addresses allowed to send FORWARD and NOTIFY (default: loopback only).'),
+    sessionIdleMs: millis(1000, 86_400_000).default(30_000).describe('A session silent this long ends.'),
+    maxSessions: range(1, 1_000_000).default(10_000).describe('Sessions carried at once.'),
+    reportIntervalMs: millis(100, 60_000)
+      .default(1000)
+      .describe('How often users per incarnation are reported.'),
+  })
+  .describe(
+    'Probe agent (P, seed 000) for a server that does not speak the probe protocol: it owns the public UDP port, answers the protocol, and carries each session’s datagrams to `upstream` over one socket per session. Changes need a restart.',
+  );
+
 export const configSchema = z
   .strictObject({
     registry: registry.default({ kind: 'memory' }),
@@ -297,6 +334,7 @@ export const configSchema = z
     pools: z.record(name, pool).default({}).describe('Pools by name.'),
     demo: demo.optional(),
     assigner: assignerSchema.optional(),
+    agents: z.array(agent).default([]).describe('Probe agents this process runs.'),
   })
   .superRefine((cfg, ctx) => {
     const seen = new Map<string, string>();
@@ -368,6 +406,35 @@ export const configSchema = z
           path: ['demo', 'worlds', i, 'pool'],
           message: `unknown pool ${JSON.stringify(w.pool)} (declared: ${Object.keys(cfg.pools).join(', ') || 'none'})`,
         });
+      }
+    }
+    for (const [i, a] of cfg.agents.entries()) {
+      if (!Object.hasOwn(cfg.pools, a.pool)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['agents', i, 'pool'],
+          message: `unknown pool ${JSON.stringify(a.pool)} (declared: ${Object.keys(cfg.pools).join(', ') || 'none'})`,
+        });
+      }
+      const other = seen.get(a.id);
+      if (other) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['agents', i, 'id'],
+          message: `duplicate member id ${JSON.stringify(a.id)} (also at ${other})`,
+        });
+      } else seen.set(a.id, `agents[${i}]`);
+      for (const key of ['upstream', 'advertise'] as const) {
+        const v = a[key];
+        if (v === undefined) continue;
+        let problem: string | undefined;
+        try {
+          if (parseAddress(parseEndpoint(v).address) === undefined)
+            problem = `expected an IP address (not a host name) and port, got ${JSON.stringify(v)}`;
+        } catch (error) {
+          problem = (error as Error).message;
+        }
+        if (problem) ctx.addIssue({ code: 'custom', path: ['agents', i, key], message: problem });
       }
     }
     if ((cfg.demo?.players ?? []).length > 0 && !cfg.assigner) {
