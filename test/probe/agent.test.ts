@@ -82,7 +82,7 @@ describe('probe agent', { skip }, () => {
   });
 
   it('places clients on the agent, carries their datagrams to the server and back, one upstream peer per client', async () => {
-    const balancer = `127.0.0.1:${usher!.assigner!.address.port}`;
+    const balancer = `127.0.0.1:${usher!.assigner!.address!.port}`;
     await eventually(async () => {
       const view = await usher!.registry.get('agent-1');
       assert.equal(view?.health, 'up', 'the UDP health check reaches the agent');
