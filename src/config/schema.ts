@@ -41,7 +41,14 @@ const policy = z
       .describe(
         'Load metric (`users`, `connections`, `inFlight`, `cpu`, `custom.<name>`) for least-loaded, p2c, priority-load.',
       ),
-    normalizeByWeight: z.boolean().optional().describe('least-loaded: compare load per unit of weight.'),
+    normalizeByWeight: z
+      .boolean()
+      .optional()
+      .describe('least-loaded: compare load per unit of weight; priority-load: users per unit of weight, shares scaled by weight.'),
+    sharpen: z
+      .boolean()
+      .optional()
+      .describe('priority-load: raise each factor of the formula to the power live − 1 (evens out utilisation; see bench/list.ts).'),
     tableSize: range(7, 1_000_003).optional().describe('maglev: lookup table size, a prime (default 65537).'),
     space: z
       .strictObject({ lo: range(0, 0x7fffffff), hi: range(0, 0x7fffffff) })
@@ -141,14 +148,64 @@ const pool = z
   })
   .describe('A named set of members offering one service.');
 
+const mesh = z
+  .strictObject({
+    node: name
+      .optional()
+      .describe('This node’s id in the mesh, unique among peers (default: the host name).'),
+    host: host.default('127.0.0.1').describe('TCP listen address for peers.'),
+    port: listenPort.default(9400).describe('TCP listen port for peers (0 = ephemeral).'),
+    advertise: z
+      .string()
+      .optional()
+      .describe('host:port peers dial to reach this node (default: the listen address and port).'),
+    seeds: z
+      .array(z.string())
+      .default([])
+      .describe('host:port of some peers; the node learns the others from them (full mesh).'),
+    intervalMs: millis(20, 60_000).default(500).describe('Status heartbeat to every peer (L3.1).'),
+    missedReports: range(1, 100)
+      .default(3)
+      .describe('Heartbeats missed before a peer is checked directly and through others (L3.2).'),
+    pingTimeoutMs: millis(10, 60_000).default(400).describe('Timeout of a direct or indirect check.'),
+    indirectChecks: range(0, 16).default(3).describe('Peers asked to check a silent peer (SWIM ping-req).'),
+    suspicionMinMs: millis(10, 600_000)
+      .default(2000)
+      .describe('Shortest time a peer stays suspect before down (with many confirmations).'),
+    suspicionMaxMs: millis(10, 600_000)
+      .default(8000)
+      .describe('Longest time suspect before down (Lifeguard: shortened by confirmations).'),
+    reapAfterMs: millis(0, 86_400_000)
+      .default(60_000)
+      .describe('Members of a dead node are removed after this long.'),
+  })
+  .describe(
+    'Status mesh (L3.1, L3.2): peers connected point to point share the registry. The shared secret that authenticates peers comes from USHER_MESH_SECRET.',
+  );
+
 const registry = z
   .strictObject({
     kind: z
-      .enum(['memory'])
+      .enum(['memory', 'mesh'])
       .default('memory')
-      .describe('Registry implementation (mesh and etcd come later).'),
+      .describe('Registry implementation: `memory` (one process) or `mesh` (peers; etcd comes later).'),
+    mesh: mesh.optional(),
   })
   .describe('Where the control-plane state lives.');
+
+const list = z
+  .strictObject({
+    host: host.default('127.0.0.1').describe('HTTP listen address.'),
+    port: listenPort.default(9300).describe('HTTP listen port (0 = ephemeral).'),
+    pools: z
+      .array(name)
+      .optional()
+      .describe('Pools that may be listed; the first is served at /usher/list (default: every pool).'),
+    maxAgeSec: range(0, 3600).default(1).describe('Cache-Control max-age of the list.'),
+  })
+  .describe(
+    'List service (L3.3): GET /usher/list[/<pool>] as JSON, text, XML or JavaScript; also serves the browser SDK at /usher/client.js.',
+  );
 
 const admin = z
   .strictObject({
@@ -221,6 +278,28 @@ const demo = z
       )
       .default([])
       .describe('Demo players: SDK clients placed by the assigner, then talking to their world directly.'),
+    streams: z
+      .array(
+        z.strictObject({
+          pool: name.describe('Pool the stream servers join.'),
+          count: range(1, 64).default(3),
+          basePort: listenPort.describe(
+            'HTTP/WebSocket port of the first server; the others follow (0: ephemeral).',
+          ),
+          host: host.default('127.0.0.1'),
+          site: name.default('local'),
+          group: range(0, 1000).default(0).describe('Priority group of the servers.'),
+          capacities: z
+            .array(z.number().int().positive())
+            .optional()
+            .describe('Capacity (users) of each server in turn (default 100 each).'),
+          tickMs: millis(10, 60_000).default(250).describe('Price tick interval.'),
+        }),
+      )
+      .default([])
+      .describe(
+        'Demo live-data servers (seed 003): price ticks over WebSocket, users reported to the registry.',
+      ),
   })
   .describe('Demo member servers and traffic started inside `usher run` (for `npm start`).');
 
@@ -335,6 +414,7 @@ export const configSchema = z
     demo: demo.optional(),
     assigner: assignerSchema.optional(),
     agents: z.array(agent).default([]).describe('Probe agents this process runs.'),
+    list: list.optional(),
   })
   .superRefine((cfg, ctx) => {
     const seen = new Map<string, string>();
@@ -435,6 +515,60 @@ export const configSchema = z
           problem = (error as Error).message;
         }
         if (problem) ctx.addIssue({ code: 'custom', path: ['agents', i, key], message: problem });
+      }
+    }
+    for (const [i, st] of (cfg.demo?.streams ?? []).entries()) {
+      if (!Object.hasOwn(cfg.pools, st.pool)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['demo', 'streams', i, 'pool'],
+          message: `unknown pool ${JSON.stringify(st.pool)} (declared: ${Object.keys(cfg.pools).join(', ') || 'none'})`,
+        });
+      }
+    }
+    for (const [i, p] of (cfg.list?.pools ?? []).entries()) {
+      if (!Object.hasOwn(cfg.pools, p)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['list', 'pools', i],
+          message: `unknown pool ${JSON.stringify(p)} (declared: ${Object.keys(cfg.pools).join(', ') || 'none'})`,
+        });
+      }
+    }
+    if (cfg.registry.mesh && cfg.registry.kind !== 'mesh') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['registry', 'mesh'],
+        message: `mesh settings need kind: mesh (kind is ${JSON.stringify(cfg.registry.kind)})`,
+      });
+    }
+    if (cfg.registry.mesh && cfg.registry.mesh.suspicionMinMs > cfg.registry.mesh.suspicionMaxMs) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['registry', 'mesh', 'suspicionMinMs'],
+        message: `expected at most suspicionMaxMs (${cfg.registry.mesh.suspicionMaxMs}), got ${cfg.registry.mesh.suspicionMinMs}`,
+      });
+    }
+    for (const [i, seed] of (cfg.registry.mesh?.seeds ?? []).entries()) {
+      try {
+        parseEndpoint(seed);
+      } catch (error) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['registry', 'mesh', 'seeds', i],
+          message: (error as Error).message,
+        });
+      }
+    }
+    if (cfg.registry.mesh?.advertise !== undefined) {
+      try {
+        parseEndpoint(cfg.registry.mesh.advertise);
+      } catch (error) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['registry', 'mesh', 'advertise'],
+          message: (error as Error).message,
+        });
       }
     }
     if ((cfg.demo?.players ?? []).length > 0 && !cfg.assigner) {

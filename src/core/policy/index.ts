@@ -71,7 +71,7 @@ const KNOWN_OPTIONS: Record<PolicyName, Record<string, Check>> = {
   'weighted-random': { random: isFunction },
   'least-loaded': { metric: isString, normalizeByWeight: isBoolean, random: isFunction },
   p2c: { metric: isString, random: isFunction },
-  'priority-load': { metric: isString, random: isFunction },
+  'priority-load': { metric: isString, normalizeByWeight: isBoolean, sharpen: isBoolean, random: isFunction },
   ranges: { space: isSpace, buckets: isNumber, random: isFunction },
   maglev: { tableSize: isNumber, random: isFunction },
 };

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { seededRandom } from '../../../src/core/hash.js';
+import { createPolicy } from '../../../src/core/policy/index.js';
 import {
   loadShareProbabilities,
   PriorityLoadPolicy,
@@ -154,5 +155,220 @@ describe('priority-load: groups and the policy', () => {
     ];
     assert.deepEqual(priorityLoadProbabilities(pool, { metric: 'connections' }), [0.25, 0.75]);
     assert.deepEqual(priorityLoadProbabilities(pool), [0.5, 0.5]);
+  });
+});
+
+describe('priority-load: normalizeByWeight (capacity-aware formula)', () => {
+  const count = fc.oneof(
+    fc.nat({ max: 10_000 }),
+    fc.double({ noNaN: false }),
+    fc.constantFrom(0, -1, Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, Number.MAX_VALUE),
+  );
+  const sum = (p: readonly number[]) => p.reduce((s, v) => s + v, 0);
+  const r12 = (p: readonly number[]) => p.map((x) => Number(x.toFixed(12)));
+
+  it('with equal weights gives the same probabilities as the seed formula (within 1e-12), whatever the counts', () => {
+    fc.assert(
+      fc.property(
+        fc.array(count, { minLength: 0, maxLength: 20 }),
+        fc.double({ min: 1e-6, max: 1e6, noNaN: true }),
+        (users, w) => {
+          const plain = loadShareProbabilities(users);
+          const weighted = loadShareProbabilities(
+            users,
+            users.map(() => w),
+          );
+          assert.equal(weighted.length, plain.length);
+          plain.forEach((p, i) => {
+            assert.ok(close(weighted[i]!, p), `p[${i}]: ${weighted[i]} vs ${p}`);
+          });
+        },
+      ),
+      { seed: SEED, numRuns: 1000 },
+    );
+  });
+
+  it('equals weight_i (1 - load_i / Σ load) renormalised, with load_i = users_i / weight_i', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.nat({ max: 100_000 }), fc.integer({ min: 1, max: 1000 })), {
+          minLength: 2,
+          maxLength: 20,
+        }),
+        (rows) => {
+          const users = rows.map(([u]) => u);
+          const weights = rows.map(([, w]) => w);
+          const loads = rows.map(([u, w]) => u / w);
+          const total = sum(loads);
+          fc.pre(total > 0);
+          const raw = rows.map(([, w], i) => Math.max(0, w * (1 - loads[i]! / total)));
+          const norm = sum(raw);
+          const p = loadShareProbabilities(users, weights);
+          p.forEach((x, i) => {
+            assert.ok(close(x, raw[i]! / norm, 1e-12), `p[${i}] = ${x}, expected ${raw[i]! / norm}`);
+          });
+        },
+      ),
+      { seed: SEED, numRuns: 500 },
+    );
+  });
+
+  it('a server with twice the weight and the same load per unit of weight gets twice the chance', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 1000 }),
+        fc.nat({ max: 10_000 }),
+        fc.array(fc.tuple(fc.nat({ max: 10_000 }), fc.integer({ min: 1, max: 1000 })), { maxLength: 10 }),
+        (w, perUnit, others) => {
+          const users = [perUnit * w, perUnit * 2 * w, ...others.map(([u]) => u)];
+          const weights = [w, 2 * w, ...others.map(([, x]) => x)];
+          const p = loadShareProbabilities(users, weights);
+          assert.ok(close(p[1]!, 2 * p[0]!, 1e-12), `${p[1]} vs 2 × ${p[0]}`);
+        },
+      ),
+      { seed: SEED, numRuns: 500 },
+    );
+    // The worked case: capacities 100 and 200, both 40% full, and an empty server of 100.
+    const p = loadShareProbabilities([40, 80, 0], [100, 200, 100]);
+    // loads 0.4, 0.4, 0 → 1 - load/0.8 = 0.5, 0.5, 1 → weighted 50, 100, 100 → / 250
+    assert.deepEqual(
+      p.map((x) => Number(x.toFixed(12))),
+      [0.2, 0.4, 0.4],
+    );
+  });
+
+  it('always gives probabilities in [0, 1] that sum to 1, whatever the counts and weights', () => {
+    const weight = fc.oneof(
+      fc.double({ min: 1e-3, max: 1e3, noNaN: true }),
+      fc.double({ noNaN: false }),
+      fc.constantFrom(0, -1, Number.NaN, Number.POSITIVE_INFINITY, Number.MIN_VALUE, Number.MAX_VALUE),
+    );
+    fc.assert(
+      fc.property(fc.array(fc.tuple(count, weight), { minLength: 1, maxLength: 20 }), (rows) => {
+        const p = loadShareProbabilities(
+          rows.map(([u]) => u),
+          rows.map(([, w]) => w),
+        );
+        assert.equal(p.length, rows.length);
+        for (const v of p) assert.ok(v >= 0 && v <= 1, `probability ${v}`);
+        assert.ok(close(sum(p), 1, 1e-9), `sum ${sum(p)}`);
+      }),
+      { seed: SEED, numRuns: 2000 },
+    );
+  });
+
+  it('edge cases: one server, zero users, unusable weights, infinite and unusable counts', () => {
+    assert.deepEqual(r12(loadShareProbabilities([], [])), []);
+    assert.deepEqual(r12(loadShareProbabilities([7], [0])), [1]);
+    // No users: in proportion to weight.
+    assert.deepEqual(r12(loadShareProbabilities([0, 0, 0], [1, 1, 2])), [0.25, 0.25, 0.5]);
+    assert.deepEqual(r12(loadShareProbabilities([Number.NaN, -4], [1, 3])), [0.25, 0.75]);
+    // A server with no usable weight never gets picked; none usable: the unweighted formula.
+    assert.deepEqual(r12(loadShareProbabilities([0, 10, 30], [0, 1, 1])), [0, 0.75, 0.25]);
+    assert.deepEqual(
+      r12(loadShareProbabilities([10, 30], [Number.NaN, -1])),
+      r12(loadShareProbabilities([10, 30])),
+    );
+    // Infinite counts: 0 for them, the others in proportion to weight; all infinite: by weight.
+    assert.deepEqual(
+      r12(loadShareProbabilities([Number.POSITIVE_INFINITY, 5, 9], [1, 1, 3])),
+      [0, 0.25, 0.75],
+    );
+    assert.deepEqual(
+      loadShareProbabilities([Number.POSITIVE_INFINITY, Number.POSITIVE_INFINITY], [1, 3]),
+      [0.25, 0.75],
+    );
+    // One server carrying all the load: 0 for it, the others by weight.
+    assert.deepEqual(r12(loadShareProbabilities([0, 90, 0], [1, 5, 3])), [0.25, 0, 0.75]);
+    assert.throws(() => loadShareProbabilities([1, 2], [1]), /one weight per user count/);
+  });
+
+  it('the policy, createPolicy and priorityLoadProbabilities use it; off by default', () => {
+    const pool = [
+      view('small', { weight: 50, load: { users: 25 } }),
+      view('big', { weight: 200, load: { users: 100 } }),
+      view('other', { weight: 100, group: 1, load: { users: 0 } }),
+    ];
+    // Both half full: in proportion to weight, 1 : 4.
+    const p = priorityLoadProbabilities(pool, { normalizeByWeight: true });
+    assert.deepEqual(
+      p.map((x) => Number(x.toFixed(12))),
+      [0.2, 0.8, 0],
+    );
+    // The seed formula (raw users) would favour the small one: 0.8 / 0.2.
+    assert.deepEqual(
+      priorityLoadProbabilities(pool).map((x) => Number(x.toFixed(12))),
+      [0.8, 0.2, 0],
+    );
+    const policy = createPolicy('priority-load', { normalizeByWeight: true, random: seededRandom(9) });
+    const counts = tally(10_000, () => policy.pick({ members: pool })?.id);
+    const problem = proportionsProblem(
+      counts,
+      new Map([
+        ['small', 0.2],
+        ['big', 0.8],
+      ]),
+      10_000,
+    );
+    assert.equal(problem, undefined, problem);
+    assert.throws(
+      () => createPolicy('priority-load', { normalizeByWeight: 'yes' }),
+      /normalizeByWeight: expected true or false, got "yes"/,
+    );
+  });
+
+  it('picks with the probabilities it publishes', () => {
+    fc.assert(
+      fc.property(poolArb({ minLength: 1 }), fc.nat(), (pool, seed) => {
+        const p = priorityLoadProbabilities(pool, { normalizeByWeight: true });
+        const policy = new PriorityLoadPolicy({ normalizeByWeight: true, random: seededRandom(seed) });
+        if (sum(p) === 0) {
+          assert.equal(policy.pick({ members: pool }), undefined);
+          return;
+        }
+        assert.ok(close(sum(p), 1, 1e-9));
+        const draws = 10_000;
+        const counts = tally(draws, () => policy.pick({ members: pool })?.id);
+        const expected = new Map(pool.map((v, i) => [v.member.id, p[i]!] as const).filter(([, x]) => x > 0));
+        const problem = proportionsProblem(counts, expected, draws);
+        assert.equal(problem, undefined, problem);
+      }),
+      { seed: SEED, numRuns: 40 },
+    );
+  });
+});
+
+describe('priority-load: sharpen (factor raised to live − 1)', () => {
+  it('equals weight_i (1 - load_i / Σ load)^(live-1) renormalised', () => {
+    const users = [10, 20, 30, 40];
+    const weights = [1, 2, 1, 4];
+    const load = users.map((u, i) => u / weights[i]!);
+    const total = load.reduce((a, b) => a + b, 0);
+    const raw = load.map((l, i) => weights[i]! * (1 - l / total) ** 3);
+    const sum = raw.reduce((a, b) => a + b, 0);
+    const p = loadShareProbabilities(users, weights, 3);
+    p.forEach((x, i) => assert.ok(Math.abs(x - raw[i]! / sum) < 1e-12, `p[${i}] = ${x}`));
+  });
+
+  it('pulls harder toward the emptier server than the seed formula, and equals it when loads are equal', () => {
+    const users = [50, 100, 100, 100];
+    const plain = priorityLoadProbabilities(
+      users.map((u, i) => view(`m${i}`, { load: { users: u } })),
+      {},
+    );
+    const sharp = priorityLoadProbabilities(
+      users.map((u, i) => view(`m${i}`, { load: { users: u } })),
+      { sharpen: true },
+    );
+    assert.ok(sharp[0]! > plain[0]!, `the emptier server gets more: ${sharp[0]} > ${plain[0]}`);
+    const even = priorityLoadProbabilities(
+      [7, 7, 7].map((u, i) => view(`e${i}`, { load: { users: u } })),
+      { sharpen: true },
+    );
+    even.forEach((x) => assert.ok(Math.abs(x - 1 / 3) < 1e-12));
+    assert.throws(
+      () => createPolicy('priority-load', { sharpen: 'yes' as unknown as boolean }),
+      /option sharpen: expected true or false/,
+    );
   });
 });
