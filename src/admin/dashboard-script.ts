@@ -133,6 +133,7 @@ export const DASHBOARD_SCRIPT = `
       meta,
       h('div', { class: 'stats' }, [stat('users', 'users'), stat('conns', 'connections'), cpu]),
       spark,
+      field('div', 'timeline', 'timeline'),
       field('div', 'labels', 'labels'),
     ]);
     return { el: el, f: f };
@@ -168,6 +169,22 @@ export const DASHBOARD_SCRIPT = `
       f.labels.appendChild(h('span', { class: 'label', text: k + '=' + mem.labels[k] }));
     });
     drawSpark(m);
+    drawTimeline(m);
+  }
+  // Status over time: one cell per sample (load report or health change), oldest first.
+  function drawTimeline(m) {
+    var t = m.f.timeline;
+    while (t.children.length > m.states.length) t.firstChild.remove();
+    for (var i = 0; i < m.states.length; i++) {
+      var cell = t.children[i] || t.appendChild(h('i'));
+      cell.setAttribute('data-state', m.states[i]);
+    }
+    t.setAttribute('aria-label', 'status over time: ' + m.states.join(' '));
+    t.title = 'status over the last ' + m.states.length + ' samples';
+  }
+  function sampleState(m) {
+    m.states.push(m.health);
+    if (m.states.length > HISTORY) m.states.shift();
   }
   function drawSpark(m) {
     var pts = m.history, max = 1;
@@ -192,12 +209,17 @@ export const DASHBOARD_SCRIPT = `
     var oldPool = m ? m.member.pool : null;
     if (!m) {
       var c = card(member.id);
-      m = { member: member, health: health || 'up', load: null, history: [], el: c.el, f: c.f };
+      m = { member: member, health: health || 'up', load: null, history: [], states: [], el: c.el, f: c.f };
       members.set(member.id, m);
+      sampleState(m);
     }
     m.member = member;
-    if (health) m.health = health;
-    if (load !== undefined) { record(m, load); m.load = load; }
+    if (health && health !== m.health) { m.health = health; sampleState(m); }
+    if (load !== undefined) {
+      if (load && !(m.load && m.load.timestamp === load.timestamp)) sampleState(m);
+      record(m, load);
+      m.load = load;
+    }
     place(m);
     render(m);
     if (oldPool && oldPool !== member.pool) refreshPool(oldPool);

@@ -65,6 +65,10 @@ main { padding: 20px 24px 40px; display: grid; gap: 24px; max-width: 1600px; mar
 .spark { width: 100%; height: 30px; display: block; color: var(--accent); }
 .spark polyline { fill: none; stroke: currentColor; stroke-width: 1.5; vector-effect: non-scaling-stroke; }
 .spark polygon { fill: currentColor; opacity: 0.12; stroke: none; }
+.timeline { display: flex; gap: 1px; height: 6px; margin-top: 4px; }
+.timeline i { flex: 1 1 0; max-width: 8px; background: var(--border); border-radius: 1px; }
+.timeline i[data-state="up"] { background: var(--up); } .timeline i[data-state="suspect"] { background: var(--suspect); }
+.timeline i[data-state="down"] { background: var(--down); } .timeline i[data-state="draining"] { background: var(--draining); }
 .spark line { stroke: var(--border); stroke-width: 1; stroke-dasharray: 2 3; vector-effect: non-scaling-stroke; }
 .labels { display: flex; flex-wrap: wrap; gap: 4px; }
 .label { font-size: 11px; color: var(--muted); border: 1px solid var(--border); border-radius: 4px; padding: 0 5px;

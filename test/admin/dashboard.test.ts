@@ -138,6 +138,13 @@ test('the dashboard renders members and follows registry changes live', { skip }
     );
     assert.equal(await field(page, 'web-2', 'health'), 'draining');
     assert.equal(await field(page, 'chat-2', 'health'), 'suspect', 'health of an added member is fetched');
+    // Status over time: web-3 went from suspect to down; the timeline keeps both.
+    assert.deepEqual(
+      await page
+        .locator('[data-member-id="web-3"] [data-field="timeline"] i')
+        .evaluateAll((els) => els.map((e) => e.getAttribute('data-state'))),
+      ['suspect', 'down'],
+    );
     assert.equal(await page.locator('[data-member-id="web-4"]').count(), 0);
   });
   const points = await page
