@@ -14,13 +14,17 @@ import { createPolicy } from './core/policy/index.js';
 import type { Policy } from './core/policy/policy.js';
 import { DemoPlayers, DemoWorld } from './demo/game-world.js';
 import { DemoMemberServer } from './demo/member-server.js';
+import { DemoStreamMember } from './demo/stream-member.js';
 import { DemoTraffic } from './demo/traffic.js';
 import { ConfigInvalidError, ConfigUnreadableError } from './errors.js';
 import { HealthMonitor } from './health/monitor.js';
+import { type ListHttpServer, startListHttp } from './list/list-http.js';
+import { ListService } from './list/list-service.js';
 import { ProbeAgent } from './probe/agent.js';
 import { Assigner } from './probe/assigner.js';
 import { parseEndpoint } from './probe/host-port.js';
-import { MemoryRegistry } from './registry/memory.js';
+import { createRegistry } from './registry/create.js';
+import { MeshRegistry } from './registry/mesh/index.js';
 import type { Registry } from './registry/registry.js';
 import type { Logger } from './util/logger.js';
 import { VERSION } from './version.js';
@@ -37,6 +41,10 @@ export interface UsherOptions {
 
 export interface UsherUrls {
   dashboard?: string;
+  /** The list service (L3.3). */
+  list?: string;
+  /** The live-data demo page. */
+  liveDemo?: string;
   metrics?: string;
   api?: string;
 }
@@ -55,6 +63,8 @@ export class Usher {
   #players: DemoPlayers[] = [];
   #assigner: Assigner | undefined;
   #agents: ProbeAgent[] = [];
+  #streams: DemoStreamMember[] = [];
+  #list: { service: ListService; http: ListHttpServer } | undefined;
   #policies = new Map<string, Policy>();
   /** One delegating wrapper per pool (see `policyFor`). */
   #policyWrappers = new Map<string, Policy>();
@@ -92,9 +102,7 @@ export class Usher {
   /** Starts every role of `config`. On failure, whatever was started is stopped again. */
   static async start(config: Config, options: UsherOptions): Promise<Usher> {
     const metrics = new Metrics();
-    const registry = new MemoryRegistry({
-      onListenerError: (err) => options.logger.error({ err }, 'registry listener failed'),
-    });
+    const registry = await createRegistry(config.registry, { logger: options.logger });
     const usher = new Usher(config, options, registry, metrics);
     try {
       await usher.#start();
@@ -115,9 +123,16 @@ export class Usher {
   }
 
   urls(): UsherUrls {
-    if (!this.#admin) return {};
+    const list = this.#list?.http.url;
+    const lists = list
+      ? {
+          list: `${list}/usher/list`,
+          ...(this.#streams.length > 0 ? { liveDemo: `${list}/demo/live` } : {}),
+        }
+      : {};
+    if (!this.#admin) return lists;
     const u = this.#admin.url;
-    return { dashboard: `${u}/`, metrics: `${u}/metrics`, api: `${u}/api/v1/state` };
+    return { dashboard: `${u}/`, metrics: `${u}/metrics`, api: `${u}/api/v1/state`, ...lists };
   }
 
   async #start(): Promise<void> {
@@ -181,6 +196,43 @@ export class Usher {
         await world.start();
       }
     }
+    for (const st of config.demo?.streams ?? []) {
+      for (let i = 0; i < st.count; i++) {
+        const stream = new DemoStreamMember({
+          id: `${st.name ?? st.pool}-${i + 1}`,
+          pool: st.pool,
+          host: st.host,
+          port: st.basePort === 0 ? 0 : st.basePort + i,
+          site: st.site,
+          group: st.group,
+          capacity: st.capacities?.[i % st.capacities.length] ?? 100,
+          tickMs: st.tickMs,
+          registry: this.registry,
+        });
+        this.#streams.push(stream);
+        await stream.start();
+      }
+    }
+    if (config.list) {
+      const service = new ListService({
+        registry: this.registry,
+        pools: config.list.pools ?? Object.keys(config.pools),
+        cacheMaxAgeSec: config.list.maxAgeSec,
+        metrics: this.metrics,
+      });
+      const http = await startListHttp({
+        service,
+        host: config.list.host,
+        port: config.list.port,
+        demo: this.#streams.length > 0,
+        logger: this.logger,
+      }).catch(async (error: unknown) => {
+        await service.close();
+        throw error;
+      });
+      this.#list = { service, http };
+      this.logger.info({ url: `${http.url}/usher/list` }, 'list service listening');
+    }
     const bound = this.#assigner?.address;
     for (const p of config.demo?.players ?? []) {
       if (!bound) break;
@@ -203,6 +255,7 @@ export class Usher {
           traffic: this.#traffic.length,
           worlds: this.#worlds.length,
           players: this.#players.length,
+          streams: this.#streams.length,
         },
         'demo started',
       );
@@ -266,16 +319,26 @@ export class Usher {
   /** Per-role summaries shown by the admin API and dashboard. */
   roles(): Record<string, unknown> {
     const roles: Record<string, unknown> = {};
-    if (this.#traffic.length + this.#worlds.length + this.#players.length > 0) {
+    if (this.#traffic.length + this.#worlds.length + this.#players.length + this.#streams.length > 0) {
       roles.demo = {
         ...(this.#traffic.length > 0 ? { traffic: this.#traffic.map((t) => t.summary()) } : {}),
         ...(this.#worlds.length > 0
           ? { worlds: Object.fromEntries(this.#worlds.map((w) => [w.id, w.stats()])) }
           : {}),
         ...(this.#players.length > 0 ? { players: this.#players.map((p) => p.summary()) } : {}),
+        ...(this.#streams.length > 0
+          ? { streams: Object.fromEntries(this.#streams.map((st) => [st.id, st.stats()])) }
+          : {}),
       };
     }
     if (this.#assigner) roles.assigner = this.#assigner.summary();
+    if (this.registry instanceof MeshRegistry)
+      roles.mesh = {
+        node: this.registry.nodeId,
+        nodes: Object.fromEntries(this.registry.nodes().map((n) => [n.id, n.state])),
+      };
+    if (this.#list)
+      roles.list = { url: `${this.#list.http.url}/usher/list`, requests: this.#list.service.requestCounts() };
     if (this.#agents.length > 0)
       roles.agents = Object.fromEntries(
         this.#agents.map((a) => [a.member.id, { sessions: a.member.sessions().length, ...a.stats() }]),
@@ -409,6 +472,10 @@ export class Usher {
     await this.#assigner?.close();
     // Then admin requests (ends SSE streams), then members, then the registry.
     await this.#admin?.close();
+    if (this.#list) {
+      await this.#list.http.close();
+      await this.#list.service.close();
+    }
     for (const t of this.#traffic) t.close();
     await Promise.all(this.#players.map((p) => p.close()));
     await this.health.close();
@@ -416,12 +483,13 @@ export class Usher {
     // sending them work; their requests in flight are allowed to finish.
     for (const d of this.#demo)
       await this.registry.setHealth(d.id, 'draining', 'shutting down').catch(() => {});
-    for (const w of [...this.#worlds, ...this.#agents.map((a) => a.member)])
+    for (const w of [...this.#worlds, ...this.#agents.map((a) => a.member), ...this.#streams])
       await this.registry.setHealth(w.id, 'draining', 'shutting down').catch(() => {});
     await Promise.all([
       ...this.#demo.map((d) => d.close()),
       ...this.#worlds.map((w) => w.close()),
       ...this.#agents.map((a) => a.close()),
+      ...this.#streams.map((st) => st.close()),
     ]);
     await this.registry.close();
   }

@@ -45,6 +45,8 @@ export async function runCommand(file: string, flags: RunFlags, io: CliIo): Prom
   if (urls.dashboard) io.stdout.write(`usher: dashboard ${urls.dashboard}\n`);
   if (urls.metrics) io.stdout.write(`usher: metrics   ${urls.metrics}\n`);
   if (urls.api) io.stdout.write(`usher: state API ${urls.api}\n`);
+  if (urls.list) io.stdout.write(`usher: list      ${urls.list}\n`);
+  if (urls.liveDemo) io.stdout.write(`usher: live demo ${urls.liveDemo}\n`);
   io.stdout.write('usher: running (SIGHUP reloads, SIGTERM or Ctrl-C stops)\n');
 
   return await new Promise<number>((resolve) => {

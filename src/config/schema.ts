@@ -148,7 +148,7 @@ const pool = z
   })
   .describe('A named set of members offering one service.');
 
-const mesh = z
+export const meshSchema = z
   .strictObject({
     node: name
       .optional()
@@ -189,7 +189,7 @@ const registry = z
       .enum(['memory', 'mesh'])
       .default('memory')
       .describe('Registry implementation: `memory` (one process) or `mesh` (peers; etcd comes later).'),
-    mesh: mesh.optional(),
+    mesh: meshSchema.optional(),
   })
   .describe('Where the control-plane state lives.');
 
@@ -282,6 +282,9 @@ const demo = z
       .array(
         z.strictObject({
           pool: name.describe('Pool the stream servers join.'),
+          name: name
+            .optional()
+            .describe('Member ids are `<name>-1`, `<name>-2`, ... (default: the pool name); unique per process in a mesh.'),
           count: range(1, 64).default(3),
           basePort: listenPort.describe(
             'HTTP/WebSocket port of the first server; the others follow (0: ephemeral).',

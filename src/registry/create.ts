@@ -1,0 +1,51 @@
+/**
+ * Builds the registry the config names (`registry.kind`): the embedded memory registry, or a
+ * node of the status mesh (L3.1, L3.2) whose shared secret comes from USHER_MESH_SECRET.
+ */
+import { hostname } from 'node:os';
+import { type Config, meshSchema } from '../config/schema.js';
+import type { Logger } from '../util/logger.js';
+import { MemoryRegistry } from './memory.js';
+import { MeshRegistry } from './mesh/index.js';
+import type { Registry } from './registry.js';
+
+export interface CreateRegistryOptions {
+  readonly logger: Logger;
+  /** Environment to read USHER_MESH_SECRET from (default process.env). */
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+export async function createRegistry(
+  config: Config['registry'],
+  options: CreateRegistryOptions,
+): Promise<Registry> {
+  const { logger } = options;
+  const onListenerError = (err: unknown) => logger.error({ err }, 'registry listener failed');
+  if (config.kind === 'memory') return new MemoryRegistry({ onListenerError });
+  const mesh = config.mesh ?? meshSchema.parse({});
+  const secret = (options.env ?? process.env).USHER_MESH_SECRET;
+  const log = logger.child({ component: 'mesh' });
+  const registry = await MeshRegistry.start({
+    nodeId: mesh.node ?? hostname(),
+    host: mesh.host,
+    port: mesh.port,
+    ...(mesh.advertise !== undefined ? { advertise: mesh.advertise } : {}),
+    seeds: mesh.seeds,
+    ...(secret ? { secret } : {}),
+    intervalMs: mesh.intervalMs,
+    missedReports: mesh.missedReports,
+    pingTimeoutMs: mesh.pingTimeoutMs,
+    indirectChecks: mesh.indirectChecks,
+    suspicionMinMs: mesh.suspicionMinMs,
+    suspicionMaxMs: mesh.suspicionMaxMs,
+    reapAfterMs: mesh.reapAfterMs,
+    onListenerError,
+    logger: {
+      debug: (obj, msg) => log.debug(obj, msg),
+      info: (obj, msg) => log.info(obj, msg),
+      warn: (obj, msg) => log.warn(obj, msg),
+    },
+  });
+  if (!secret) logger.warn('mesh: USHER_MESH_SECRET is not set, peers are not authenticated');
+  return registry;
+}
