@@ -15,6 +15,12 @@ export * from './core/hash.js';
 export * from './core/model.js';
 export * from './core/policy/index.js';
 export * from './errors.js';
+export * from './list/entry.js';
+export { LIST_FORMATS, type ListFormat, negotiate, renderList } from './list/formats.js';
+export { ListService, type ListServiceOptions } from './list/list-service.js';
+export { StreamServer, type StreamServerOptions, type StreamServerStats } from './list/stream-server.js';
+export { TickerFeed, type TickerOptions } from './list/ticker.js';
+export { ProbeAgent, type ProbeAgentOptions, type ProbeAgentStats } from './probe/agent.js';
 export { Assigner, type AssignerOptions, type AssignerSummary } from './probe/assigner.js';
 export { decode as decodeProbe, encode as encodeProbe } from './probe/codec.js';
 export {
@@ -25,6 +31,13 @@ export {
 } from './probe/member.js';
 export * as probeMessages from './probe/messages.js';
 export { MemoryRegistry, type MemoryRegistryOptions } from './registry/memory.js';
+export {
+  MESH_DEFAULTS,
+  type MeshNodeView,
+  type MeshOptions,
+  MeshRegistry,
+  type MeshStats,
+} from './registry/mesh/index.js';
 export type {
   Assignment,
   RegisterOptions,

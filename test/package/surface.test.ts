@@ -38,6 +38,10 @@ describe('package surface', () => {
     for (const name of [
       'Usher',
       'MemoryRegistry',
+      'MeshRegistry',
+      'ListService',
+      'StreamServer',
+      'ProbeAgent',
       'createAdminServer',
       'Metrics',
       'createPolicy',
