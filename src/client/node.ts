@@ -7,9 +7,11 @@
  *   client.send(JSON.stringify({ x: 1, y: 2 }));   // straight to the assigned member
  */
 import { createSocket, type Socket } from 'node:dgram';
+import { WebSocket as NodeWebSocket } from 'ws';
 import { parseAddress } from '../probe/address.js';
 import type { Endpoint } from '../probe/messages.js';
 import { type DatagramTransport, ProbeClient, type ProbeClientOptions, parseEndpoint } from './probe.js';
+import { type StreamClient, type StreamClientOptions, connectStream as startStream } from './stream.js';
 
 export { ProbeRejectedError, ProbeStateError, ProbeTimeoutError, UsherError } from '../errors.js';
 export * from './index.js';
@@ -155,4 +157,15 @@ export async function catalog(options: CatalogOptions): Promise<unknown> {
   } finally {
     await client.close();
   }
+}
+
+/**
+ * Connects to the stream (seed 003, L3.5/L3.6) from Node: as the isomorphic `connectStream`,
+ * with `WebSocket` defaulting to the `ws` package's (Node 20 has no global WebSocket).
+ *
+ *   const client = connectStream({ listUrls: ['http://127.0.0.1:8080/usher/list/live'] });
+ *   client.subscribe('ticker.USHR', (tick) => console.log(tick));
+ */
+export function connectStream(options: StreamClientOptions): StreamClient {
+  return startStream({ ...options, WebSocket: options.WebSocket ?? NodeWebSocket });
 }

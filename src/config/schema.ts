@@ -44,11 +44,15 @@ const policy = z
     normalizeByWeight: z
       .boolean()
       .optional()
-      .describe('least-loaded: compare load per unit of weight; priority-load: users per unit of weight, shares scaled by weight.'),
+      .describe(
+        'least-loaded: compare load per unit of weight; priority-load: users per unit of weight, shares scaled by weight.',
+      ),
     sharpen: z
       .boolean()
       .optional()
-      .describe('priority-load: raise each factor of the formula to the power live − 1 (evens out utilisation; see bench/list.ts).'),
+      .describe(
+        'priority-load: raise each factor of the formula to the power live − 1 (evens out utilisation; see bench/list.ts).',
+      ),
     tableSize: range(7, 1_000_003).optional().describe('maglev: lookup table size, a prime (default 65537).'),
     space: z
       .strictObject({ lo: range(0, 0x7fffffff), hi: range(0, 0x7fffffff) })
@@ -284,7 +288,9 @@ const demo = z
           pool: name.describe('Pool the stream servers join.'),
           name: name
             .optional()
-            .describe('Member ids are `<name>-1`, `<name>-2`, ... (default: the pool name); unique per process in a mesh.'),
+            .describe(
+              'Member ids are `<name>-1`, `<name>-2`, ... (default: the pool name); unique per process in a mesh.',
+            ),
           count: range(1, 64).default(3),
           basePort: listenPort.describe(
             'HTTP/WebSocket port of the first server; the others follow (0: ephemeral).',

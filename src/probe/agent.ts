@@ -108,8 +108,8 @@ export class ProbeAgent {
     });
     socket.on('message', (data, rinfo) => {
       // A connected socket only receives from the server; anything else is not ours to carry.
-      if (rinfo.port !== this.upstream.port) return this.#drop('not-upstream');
-      if (this.member.send(session.id, data)) this.#down += 1;
+      if (rinfo.port !== this.upstream.port) this.#drop('not-upstream');
+      else if (this.member.send(session.id, data)) this.#down += 1;
       else this.#drop('session-gone');
     });
     socket.connect(this.upstream.port, this.upstream.address, () => {
@@ -130,9 +130,9 @@ export class ProbeAgent {
   #toServer(session: MemberSession, data: Uint8Array): void {
     const link = this.#links.get(session.id) ?? this.#open(session);
     if (!link) return;
-    if (link.ready) return this.#send(link, data);
-    if (link.pending.length >= MAX_PENDING) return this.#drop('upstream-not-ready');
-    link.pending.push(data);
+    if (link.ready) this.#send(link, data);
+    else if (link.pending.length >= MAX_PENDING) this.#drop('upstream-not-ready');
+    else link.pending.push(data);
   }
 
   #end(session: MemberSession, _reason: SessionEndReason): void {

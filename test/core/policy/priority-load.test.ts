@@ -347,7 +347,9 @@ describe('priority-load: sharpen (factor raised to live − 1)', () => {
     const raw = load.map((l, i) => weights[i]! * (1 - l / total) ** 3);
     const sum = raw.reduce((a, b) => a + b, 0);
     const p = loadShareProbabilities(users, weights, 3);
-    p.forEach((x, i) => assert.ok(Math.abs(x - raw[i]! / sum) < 1e-12, `p[${i}] = ${x}`));
+    p.forEach((x, i) => {
+      assert.ok(Math.abs(x - raw[i]! / sum) < 1e-12, `p[${i}] = ${x}`);
+    });
   });
 
   it('pulls harder toward the emptier server than the seed formula, and equals it when loads are equal', () => {
@@ -365,7 +367,7 @@ describe('priority-load: sharpen (factor raised to live − 1)', () => {
       [7, 7, 7].map((u, i) => view(`e${i}`, { load: { users: u } })),
       { sharpen: true },
     );
-    even.forEach((x) => assert.ok(Math.abs(x - 1 / 3) < 1e-12));
+    for (const x of even) assert.ok(Math.abs(x - 1 / 3) < 1e-12, `even loads: ${x}`);
     assert.throws(
       () => createPolicy('priority-load', { sharpen: 'yes' as unknown as boolean }),
       /option sharpen: expected true or false/,
