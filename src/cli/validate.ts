@@ -9,7 +9,13 @@ export async function validateCommand(file: string, opts: { json: boolean }, io:
   }
   const pools = Object.entries(config.pools);
   const members = pools.reduce((n, [, p]) => n + p.members.length, 0);
-  const roles = ['admin', 'demo'].filter((r) => (config as Record<string, unknown>)[r] !== undefined);
+  const roles = [
+    ...['admin', 'assigner', 'list', 'demo'].filter(
+      (r) => (config as Record<string, unknown>)[r] !== undefined,
+    ),
+    ...(config.agents.length > 0 ? ['agents'] : []),
+    ...(config.registry.kind === 'mesh' ? ['mesh'] : []),
+  ];
   io.stdout.write(
     `${file}: valid (${pools.length} pool${pools.length === 1 ? '' : 's'}, ${members} static member${members === 1 ? '' : 's'}; roles: ${roles.join(', ') || 'none'})\n`,
   );

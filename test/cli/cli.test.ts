@@ -46,7 +46,10 @@ describe('usher CLI', () => {
   it('validate accepts the demo config', async () => {
     const r = await runUsher(['validate', 'examples/demo.yaml']);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /examples\/demo\.yaml: valid \(2 pools/);
+    assert.match(
+      r.stdout,
+      /examples\/demo\.yaml: valid \(3 pools, 0 static members; roles: admin, assigner, list, demo\)/,
+    );
   });
 
   it('validate --json prints the config with defaults filled in', async () => {
