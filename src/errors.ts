@@ -195,3 +195,47 @@ export class ProbeStateError extends UsherError {
     this.state = state;
   }
 }
+
+/** A list document failed validation; `path` names the field (e.g. `servers[2].status`). */
+export class ListDocumentInvalidError extends UsherError {
+  readonly path: string;
+  constructor(path: string, message: string) {
+    super('USHER_ERR_LIST_INVALID', `invalid list document: ${path || '(root)'}: ${message}`);
+    this.path = path;
+  }
+}
+
+/** A list URL could not be fetched, or did not return a valid list document. */
+export class StreamListError extends UsherError {
+  readonly url: string;
+  constructor(url: string, problem: string, options?: { cause?: unknown }) {
+    super('USHER_ERR_STREAM_LIST', `list ${url}: ${problem}`, options);
+    this.url = url;
+  }
+}
+
+/** A stream server could not be reached, or did not say welcome in time. */
+export class StreamConnectError extends UsherError {
+  readonly url: string;
+  constructor(url: string, problem: string) {
+    super('USHER_ERR_STREAM_CONNECT', `stream ${url}: ${problem}`);
+    this.url = url;
+  }
+}
+
+/** The stream server refused a frame (an `error` frame: too many subscriptions, forbidden topic, ...). */
+export class StreamRefusedError extends UsherError {
+  /** The server's error code (`too-many-subscriptions`, `forbidden-topic`, `malformed`, `too-large`). */
+  readonly reason: string;
+  readonly server: string;
+  readonly topic: string | undefined;
+  constructor(server: string, reason: string, message: string, topic?: string) {
+    super(
+      'USHER_ERR_STREAM_REFUSED',
+      `stream server ${server} refused${topic === undefined ? '' : ` topic ${topic}`}: ${reason} (${message})`,
+    );
+    this.reason = reason;
+    this.server = server;
+    this.topic = topic;
+  }
+}

@@ -16,7 +16,10 @@ import {
   type Member,
   type MemberView,
 } from '../core/model.js';
-import { UsherError } from '../errors.js';
+import { ListDocumentInvalidError } from '../errors.js';
+
+export { ListDocumentInvalidError };
+
 import { DEFAULT_STREAM_PATH } from './stream-protocol.js';
 
 /** The version of the document format this module writes and reads. */
@@ -54,15 +57,6 @@ export interface ListDocument {
   readonly generatedAt: number;
   /** Sorted by id. */
   readonly servers: readonly ListEntry[];
-}
-
-/** A list document failed validation; `path` names the field (e.g. `servers[2].status`). */
-export class ListDocumentInvalidError extends UsherError {
-  readonly path: string;
-  constructor(path: string, message: string) {
-    super('USHER_ERR_LIST_INVALID', `invalid list document: ${path || '(root)'}: ${message}`);
-    this.path = path;
-  }
 }
 
 /**
