@@ -2,13 +2,14 @@
  * bench/probe.ts — seed 000's assigner.
  *  1. Assignments per second of one assigner process (`usher run`), against limits measured in
  *     the same run, alternating rounds (the order rotating), after an unmeasured warm-up of each:
- *     - answer mode (the headline): each padded PROBE gets a PROBE_RESPONSE, and the member a NOTIFY;
+ *     - answer mode (the headline): each padded PROBE gets a PROBE_RESPONSE, and the member a NOTIFY
+ *       (NOTIFYs made in one event-loop turn leave as one NOTIFY_BATCH per member, replies.ts);
  *     - forward mode (in `details`): each PROBE goes on to the member as FORWARD, and the member
  *       answers the client;
  *     - the limits: a plain Node UDP echo process (one datagram back per datagram, the issue's
  *       reference), and the same echo that first sends a NOTIFY-sized copy to the members in
- *       turn: the datagrams of answer mode without any of its work, the ceiling answer mode can
- *       reach on this machine.
+ *       turn: the datagrams of answer mode without batching and without any of its work (the
+ *       ceiling answer mode had before NOTIFYs were batched).
  *  2. Failover time: a client (the SDK, heartbeat 200 ms × 3 misses) whose member process is
  *     killed with SIGKILL, from the kill to `reassigned`; median and p99 over 20 kills (5 quick).
  *
@@ -339,7 +340,7 @@ export async function run(options: BenchOptions): Promise<BenchResult> {
       row('usher assigner, answer mode (PROBE → NOTIFY + PROBE_RESPONSE)', t.answer),
       row('usher assigner, forward mode (PROBE → FORWARD; member answers)', t.forward),
       row('plain Node UDP echo (limit)', t.echo),
-      row('Node UDP echo + copy to a member (limit of answer mode)', t['echo-copy']),
+      row('Node UDP echo + copy to a member (two sends per request)', t['echo-copy']),
     ],
   );
   console.log(

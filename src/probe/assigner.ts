@@ -213,6 +213,7 @@ export class Assigner {
       this.#view.close();
       const socket = this.#socket;
       this.#socket = undefined;
+      this.#replies?.flush(); // NOTIFYs and the answers held behind them go out before the socket closes
       this.#replies = undefined;
       if (socket) await new Promise<void>((resolve) => socket.close(() => resolve()));
       this.#limiter.clear();
@@ -357,9 +358,10 @@ export class Assigner {
       replies.retry(req);
       return;
     }
-    // NOTIFY first, so the session exists before the client's first datagram.
+    // NOTIFY first, so the session exists before the client's first datagram (NOTIFYs are
+    // batched per member and the answer is held until its NOTIFY has gone: see Replies).
     try {
-      replies.toMember(target, templates.notify(appName, chosen, toMember));
+      replies.notify(target, templates.notify(appName, chosen, toMember));
     } catch (err) {
       replies.encodeFailed(err, 'NOTIFY');
     }

@@ -385,3 +385,25 @@ export function decode(bytes: Uint8Array): DecodeResult {
   }
   return { ok: true, message: message as unknown as ProbeMessage };
 }
+
+/**
+ * The messages of a NOTIFY_BATCH's `data`, back to back, each as long as its own `length` field
+ * says; `undefined` for a piece whose length runs past the end or is shorter than a header (the
+ * rest of the batch is then unreadable). Never throws.
+ */
+export function* splitBatch(data: Uint8Array): Generator<Uint8Array | undefined> {
+  let pos = 0;
+  while (pos < data.length) {
+    if (pos + 2 > data.length) {
+      yield undefined;
+      return;
+    }
+    const length = (data[pos]! << 8) | data[pos + 1]!;
+    if (length < HEADER_BYTES || pos + length > data.length) {
+      yield undefined;
+      return;
+    }
+    yield data.subarray(pos, pos + length);
+    pos += length;
+  }
+}

@@ -23,7 +23,7 @@ import { emptyLoad } from '../core/model.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { Registry } from '../registry/registry.js';
 import { normalizeAddress, parseAddress, unmapIPv4 } from './address.js';
-import { decode, encode, encodedSize, isProbeDatagram } from './codec.js';
+import { decode, encode, encodedSize, isProbeDatagram, splitBatch } from './codec.js';
 import {
   type MemberSession,
   type SessionEndReason,
@@ -428,6 +428,9 @@ export class ProbeMember extends EventEmitter<ProbeMemberEvents> {
       case 'RELAY':
         this.#relayIn(message, data, from);
         return;
+      case 'NOTIFY_BATCH':
+        this.#notifyBatch(message, from);
+        return;
       default:
         this.#drop('unexpected-kind');
     }
@@ -474,6 +477,32 @@ export class ProbeMember extends EventEmitter<ProbeMemberEvents> {
     if (!this.#incarnations) return requested ?? DEFAULT_INCARNATION;
     if (requested === undefined) return this.#incarnations[0];
     return this.#incarnations.includes(requested) ? requested : undefined;
+  }
+
+  /** NOTIFY_BATCH: the NOTIFY messages in its `data`, back to back, each with its own length. */
+  #notifyBatch(message: ProbeMessage, from: Endpoint): void {
+    if (!this.#allowedAssigner(from.address)) {
+      this.#drop('not-assigner');
+      return;
+    }
+    const batch = message.data;
+    if (!batch || batch.length === 0) {
+      this.#drop('missing-field');
+      return;
+    }
+    for (const one of splitBatch(batch)) {
+      if (one === undefined) {
+        this.#drop('bad-batch');
+        return;
+      }
+      const decoded = decode(one);
+      if (!decoded.ok) this.#drop(decoded.error);
+      else if (decoded.message.kind !== 'NOTIFY') this.#drop('bad-batch');
+      else {
+        bump(this.#received, 'NOTIFY');
+        this.#fromAssigner(decoded.message, from);
+      }
+    }
   }
 
   #fromAssigner(message: ProbeMessage, from: Endpoint): void {

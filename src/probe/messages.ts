@@ -27,6 +27,8 @@ export const Kind = {
   ERROR: 12,
   BYE: 13,
   RELAY: 14,
+  /** Several NOTIFY messages to one member in one datagram (the `data` field holds them back to back). */
+  NOTIFY_BATCH: 15,
 } as const;
 export type KindName = keyof typeof Kind;
 export type KindCode = (typeof Kind)[KindName];

@@ -6,6 +6,12 @@
  * client, and it refuses (counting `amplification`) anything larger than the datagram the
  * client sent, unless that datagram carried a valid cookie. Answers that do not fit become a
  * RETRY carrying a cookie when that fits, else nothing.
+ *
+ * NOTIFYs are batched: those for one member made during one turn of the event loop (a burst of
+ * probes read from the socket together) leave as one NOTIFY_BATCH datagram, once the turn ends
+ * (setImmediate), followed by the client answers held meanwhile. So a member always has the
+ * NOTIFY before the client has its answer, and answer mode sends about one datagram per probe
+ * instead of two under load.
  */
 import type dgram from 'node:dgram';
 import net from 'node:net';
@@ -35,6 +41,15 @@ export interface MemberTarget {
   readonly port: number;
 }
 
+/** Largest `data` of one NOTIFY_BATCH: the datagram stays under a common 1,500-byte MTU. */
+const MAX_BATCH_DATA = 1200;
+
+interface PendingNotify {
+  readonly port: number;
+  readonly address: string;
+  readonly parts: Uint8Array[];
+}
+
 const ERROR_NAMES: Record<number, string> = Object.fromEntries(
   Object.entries(ErrorCode).map(([name, code]) => [code, name]),
 );
@@ -45,6 +60,11 @@ export class Replies {
   readonly #stats: AssignerStats;
   readonly #cookies: CookieJar;
   readonly #logger: Logger;
+  /** NOTIFYs not yet sent, by member address and port. */
+  readonly #pending = new Map<string, PendingNotify>();
+  /** Client answers held until the pending NOTIFYs have gone: bytes, port, address. */
+  #held: Array<[Uint8Array, number, string]> = [];
+  #scheduled = false;
 
   constructor(socket: dgram.Socket, stats: AssignerStats, cookies: CookieJar, logger: Logger) {
     this.#socket = socket;
@@ -107,18 +127,72 @@ export class Replies {
       return false;
     }
     this.#stats.bytes('out', bytes.length);
-    this.#send(bytes, req.client.port, req.replyAddress, this.#sentToClient);
+    if (this.#scheduled) this.#held.push([bytes, req.client.port, req.replyAddress]);
+    else this.#send(bytes, req.client.port, req.replyAddress, this.#sentToClient);
     return true;
   }
 
-  /** FORWARD or NOTIFY (a message, or its bytes) to a member (trusted: no budget). */
+  /** A NOTIFY (its bytes) for a member: sent, batched with others for it, when this turn ends. */
+  notify(target: MemberTarget, bytes: Uint8Array): void {
+    const to = this.#memberAddress(target);
+    const key = `${to}|${target.port}`;
+    let pending = this.#pending.get(key);
+    if (!pending) {
+      pending = { port: target.port, address: to, parts: [] };
+      this.#pending.set(key, pending);
+    }
+    pending.parts.push(bytes);
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(this.flush);
+    }
+  }
+
+  /** Sends the pending NOTIFYs (one NOTIFY_BATCH per member and ~1.2 kB), then the held answers. */
+  readonly flush = (): void => {
+    this.#scheduled = false;
+    for (const p of this.#pending.values()) {
+      let i = 0;
+      while (i < p.parts.length) {
+        let size = 0;
+        let j = i;
+        while (j < p.parts.length && (j === i || size + p.parts[j]!.length <= MAX_BATCH_DATA))
+          size += p.parts[j++]!.length;
+        const bytes = j - i === 1 ? p.parts[i]! : this.#batch(p.parts.slice(i, j), size);
+        if (bytes) {
+          this.#stats.bytes('out-member', bytes.length);
+          this.#send(bytes, p.port, p.address, this.#sentToMember);
+        }
+        i = j;
+      }
+    }
+    this.#pending.clear();
+    const held = this.#held;
+    this.#held = [];
+    for (const [bytes, port, address] of held) this.#send(bytes, port, address, this.#sentToClient);
+  };
+
+  #batch(parts: Uint8Array[], size: number): Uint8Array | undefined {
+    const data = new Uint8Array(size);
+    let pos = 0;
+    for (const part of parts) {
+      data.set(part, pos);
+      pos += part.length;
+    }
+    return this.#encode({ kind: 'NOTIFY_BATCH', requestId: 0, data });
+  }
+
+  #memberAddress(target: MemberTarget): string {
+    // A dual-stack IPv6 socket reaches IPv4 members through mapped addresses.
+    return this.#ipv6 && net.isIPv4(target.address) ? `::ffff:${target.address}` : target.address;
+  }
+
+  /** FORWARD (a message, or its bytes) to a member at once (trusted: no budget). */
   toMember(target: MemberTarget, message: ProbeMessage | Uint8Array): void {
     const bytes = message instanceof Uint8Array ? message : this.#encode(message);
     if (!bytes) return;
     this.#stats.bytes('out-member', bytes.length);
-    // A dual-stack IPv6 socket reaches IPv4 members through mapped addresses.
-    const to = this.#ipv6 && net.isIPv4(target.address) ? `::ffff:${target.address}` : target.address;
-    this.#send(bytes, target.port, to, this.#sentToMember);
+    this.#send(bytes, target.port, this.#memberAddress(target), this.#sentToMember);
   }
 
   // The send callbacks are made once, not per datagram (a closure per send showed in profiles);

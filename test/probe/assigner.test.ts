@@ -12,6 +12,7 @@ import { ConfigInvalidError } from '../../src/errors.js';
 import { Assigner } from '../../src/probe/assigner.js';
 import { decode, encode } from '../../src/probe/codec.js';
 import { CookieJar } from '../../src/probe/cookie.js';
+import { ProbeMember } from '../../src/probe/member.js';
 import { ErrorCode, Flag, type ProbeMessage } from '../../src/probe/messages.js';
 import { RateLimiter } from '../../src/probe/rate-limit.js';
 import { MemoryRegistry } from '../../src/registry/memory.js';
@@ -281,6 +282,27 @@ describe('probe assigner', () => {
     assert.deepEqual(note.endpoint, { address: HOST, port: client.port });
     assert.equal(note.user, 'bob');
     assert.ok(client.got[0]!.bytes.length <= 256, 'never larger than the request');
+  });
+
+  it('answer mode under a burst: NOTIFYs for one member leave as one NOTIFY_BATCH, and every client is answered', async () => {
+    const member = new ProbeMember({ id: 'm1', app: 'game' });
+    const bound = await member.start();
+    closers.push(() => member.close());
+    const { port } = await startAssigner(
+      { mode: 'answer', apps: { game: { pool: 'game' } } },
+      { members: [{ id: 'm1', port: bound.port }] },
+    );
+    const clients = await Promise.all(Array.from({ length: 12 }, () => peer()));
+    // All in one tick: the assigner reads them in one go.
+    for (const c of clients) void c.send(probe(), port);
+    const answers = await Promise.all(
+      clients.map((c) => c.waitFor((m) => m.kind === 'PROBE_RESPONSE', 'PROBE_RESPONSE')),
+    );
+    await eventually(() => assert.equal(member.sessions().length, 12, 'one session per client'));
+    for (const a of answers)
+      assert.ok(member.session(hex(a.session)), 'the member knows the session answered');
+    assert.ok((member.stats().received.NOTIFY_BATCH ?? 0) >= 1, 'NOTIFYs came batched');
+    assert.equal(member.stats().received.NOTIFY, 12);
   });
 
   for (const mode of ['forward', 'answer'] as const) {

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { InvalidArgumentError } from '../../src/errors.js';
 import { formatAddress } from '../../src/probe/address.js';
-import { decode, encode, encodedSize, isProbeDatagram } from '../../src/probe/codec.js';
+import { decode, encode, encodedSize, isProbeDatagram, splitBatch } from '../../src/probe/codec.js';
 import {
   type DecodeError,
   Flag,
@@ -222,6 +222,14 @@ describe('probe codec', () => {
         data: utf8('{"type":"pos","x":1}'),
         mac: token(3),
       },
+      {
+        kind: 'NOTIFY_BATCH',
+        requestId: 0,
+        data: new Uint8Array([
+          ...encode({ kind: 'NOTIFY', requestId: 1, app: 'chess', session: s }),
+          ...encode({ kind: 'NOTIFY', requestId: 2, app: 'chess', session: s }),
+        ]),
+      },
     ];
     assert.deepEqual(new Set(examples.map((m) => m.kind)), new Set(Object.keys(Kind)));
     for (const m of examples) assert.deepStrictEqual(decoded(encode(m)), expected(m), m.kind);
@@ -395,7 +403,7 @@ describe('probe codec', () => {
     refused(raw({ version: 0 }), 'bad-version', 'version 0');
     refused(raw({ version: 2 }), 'bad-version', 'version 2');
     refused(raw({ kind: 0 }), 'bad-kind', 'kind 0');
-    refused(raw({ kind: 15 }), 'bad-kind', 'kind 15');
+    refused(raw({ kind: 16 }), 'bad-kind', 'kind 16');
     refused(raw({ kind: 255 }), 'bad-kind', 'kind 255');
     refused(raw({ family: 1 }), 'bad-family', 'family 1');
     refused(raw({ family: 5, address: [1, 2, 3, 4] }), 'bad-family', 'family 5');
@@ -669,5 +677,30 @@ describe('probe codec', () => {
     assert.equal(isProbeDatagram(new Uint8Array([0xff, 0xff, 0xff, 0xfe])), false);
     assert.equal(isProbeDatagram(new Uint8Array(0)), false);
     assert.equal(isProbeDatagram(utf8('GET / HTTP/1.1')), false);
+  });
+});
+
+describe('NOTIFY_BATCH pieces', () => {
+  it('splitBatch yields each message by its own length, and undefined for a piece that runs past the end', () => {
+    const a = encode({ kind: 'NOTIFY', requestId: 1, app: 'chess' });
+    const b = encode({ kind: 'NOTIFY', requestId: 2, app: 'go' });
+    const pieces = [...splitBatch(new Uint8Array([...a, ...b]))];
+    assert.deepEqual(
+      pieces.map((p) => (p ? decode(p).ok : 'bad')),
+      [true, true],
+    );
+    assert.deepEqual([...splitBatch(new Uint8Array([...a, ...b.subarray(0, 10)]))].length, 2);
+    assert.equal([...splitBatch(new Uint8Array([...a, ...b.subarray(0, 10)]))][1], undefined);
+    assert.equal([...splitBatch(new Uint8Array([0, 3, 1]))][0], undefined, 'a length below the header size');
+  });
+
+  it('splitBatch never throws and never loops on random bytes', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 600 }), (bytes) => {
+        let n = 0;
+        for (const _ of splitBatch(bytes)) if (++n > 600) return false;
+        return true;
+      }),
+    );
   });
 });

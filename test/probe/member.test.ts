@@ -150,6 +150,35 @@ describe('ProbeMember', () => {
     assert.equal(ack.seq, 5);
   });
 
+  it('NOTIFY_BATCH creates one session per NOTIFY in it; bad pieces and strangers are counted and dropped', async () => {
+    const m = await member({ assigners: ['127.0.0.1'] });
+    const assigner = await socket('127.0.0.1');
+    const stranger = await socket('127.0.0.2');
+    const clients = [await socket(), await socket(), await socket()];
+    const notify = (c: TestSocket, i: number) =>
+      encode({
+        kind: 'NOTIFY',
+        requestId: i,
+        app: 'game',
+        incarnation: 'world-1',
+        session: token(),
+        endpoint: c.endpoint,
+      });
+    const data = new Uint8Array(clients.flatMap((c, i) => [...notify(c, i)]));
+    await stranger.send({ kind: 'NOTIFY_BATCH', requestId: 0, data }, m.address);
+    await eventually(() => assert.equal(m.stats().dropped['not-assigner'], 1, 'a stranger is refused'));
+    assert.equal(m.sessions().length, 0);
+    await assigner.send({ kind: 'NOTIFY_BATCH', requestId: 0, data }, m.address);
+    await eventually(() => assert.equal(m.sessions().length, 3, 'one session per NOTIFY'));
+    assert.equal(m.stats().received.NOTIFY, 3);
+    // A batch whose last piece is cut short: the whole pieces count, the rest is dropped.
+    const late = await socket();
+    const cut = new Uint8Array([...notify(late, 9), ...notify(late, 10).subarray(0, 12)]);
+    await assigner.send({ kind: 'NOTIFY_BATCH', requestId: 0, data: cut }, m.address);
+    await eventually(() => assert.equal(m.stats().dropped['bad-batch'], 1, 'the cut piece is counted'));
+    assert.equal(m.sessions().length, 4);
+  });
+
   it('answers heartbeats of unknown sessions (or from another endpoint) with a size-bounded UNKNOWN_SESSION error', async () => {
     const m = await member();
     const assigner = await socket();
