@@ -28,6 +28,7 @@ import {
   STREAM_PROTOCOL_VERSION,
   type StreamErrorCode,
 } from './stream-protocol.js';
+import { TopicTable } from './stream-topics.js';
 
 export interface StreamServerOptions {
   /** This server's id, as in the list document; sent in `welcome`. */
@@ -73,13 +74,6 @@ export interface StreamServerStats {
   readonly refused: Readonly<Record<string, number>>;
   /** Connections cut off by the server, by reason (`dead`: silent; `slow`: not reading; `protocol`: ws error). */
   readonly terminated: Readonly<Record<string, number>>;
-}
-
-interface Topic {
-  seq: number;
-  /** The last `historySize` messages, oldest first: seq and the encoded data frame. */
-  readonly history: Array<{ readonly seq: number; readonly frame: string }>;
-  readonly subscribers: Set<Connection>;
 }
 
 interface Connection {
@@ -131,7 +125,7 @@ export class StreamServer {
   readonly #allowTopic: (topic: string) => boolean;
   readonly #wss: WebSocketServer;
   readonly #connections = new Set<Connection>();
-  readonly #topics = new Map<string, Topic>();
+  readonly #topics: TopicTable<Connection>;
   readonly #detach: Array<() => void> = [];
   readonly #timer: ReturnType<typeof setInterval>;
   #owned: Server | undefined;
@@ -154,6 +148,7 @@ export class StreamServer {
       throw new InvalidArgumentError('StreamServer serverId: expected a non-empty string');
     this.serverId = options.serverId;
     this.#limits = limits(options);
+    this.#topics = new TopicTable(this.#limits.historySize);
     this.heartbeatMs = this.#limits.heartbeatMs;
     this.#allowTopic = options.allowTopic ?? (() => true);
     this.path = options.path ?? DEFAULT_STREAM_PATH;
@@ -263,7 +258,7 @@ export class StreamServer {
    */
   publish(topic: string, data: unknown, options: PublishOptions = {}): number {
     if (!isTopic(topic)) throw new InvalidArgumentError(`publish: invalid topic ${JSON.stringify(topic)}`);
-    const t = this.#topic(topic);
+    const t = this.#topics.ensure(topic);
     const seq = options.seq ?? t.seq + 1;
     if (!isSeq(seq) || seq <= t.seq)
       throw new InvalidArgumentError(`publish ${topic}: expected an integer seq > ${t.seq}, got ${seq}`);
@@ -273,9 +268,7 @@ export class StreamServer {
     } catch {}
     if (frame === undefined)
       throw new InvalidArgumentError(`publish ${topic}: expected a JSON value as data`);
-    t.seq = seq;
-    t.history.push({ seq, frame });
-    if (t.history.length > this.#limits.historySize) t.history.shift();
+    this.#topics.record(t, seq, frame);
     this.#published += 1;
     for (const c of t.subscribers) this.#send(c, frame);
     return seq;
@@ -383,26 +376,16 @@ export class StreamServer {
       this.#refuseFrame(c, 'too-many-subscriptions', `expected at most ${max} subscriptions`, topic);
       return;
     }
-    const t = this.#topic(topic);
+    const t = this.#topics.ensure(topic);
     c.topics.add(topic);
     t.subscribers.add(c);
     this.#send(c, { type: 'subscribed', topic, seq: t.seq });
-    if (since === undefined) return;
-    // Replay what is still held after `since` (history is in increasing seq order).
-    let lo = 0;
-    let hi = t.history.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (t.history[mid]!.seq > since) hi = mid;
-      else lo = mid + 1;
-    }
-    for (let i = lo; i < t.history.length; i++) this.#send(c, t.history[i]!.frame);
+    // Replay what is still held after `since`.
+    if (since !== undefined) for (const frame of this.#topics.after(t, since)) this.#send(c, frame);
   }
 
   #unsubscribe(c: Connection, topic: string): void {
-    if (!c.topics.delete(topic)) return;
-    const t = this.#topics.get(topic);
-    if (t) this.#leave(topic, t, c);
+    if (c.topics.delete(topic)) this.#topics.leave(topic, c);
   }
 
   #allowed(topic: string): boolean {
@@ -411,21 +394,6 @@ export class StreamServer {
     } catch {
       return false;
     }
-  }
-
-  #topic(name: string): Topic {
-    let t = this.#topics.get(name);
-    if (!t) {
-      t = { seq: 0, history: [], subscribers: new Set() };
-      this.#topics.set(name, t);
-    }
-    return t;
-  }
-
-  /** Removes a subscriber; a topic nobody publishes to and nobody follows is forgotten (clients cannot grow the map). */
-  #leave(name: string, t: Topic, c: Connection): void {
-    t.subscribers.delete(c);
-    if (t.subscribers.size === 0 && t.seq === 0) this.#topics.delete(name);
   }
 
   #refuseFrame(c: Connection, code: StreamErrorCode, message: string, topic?: string): void {
@@ -465,10 +433,7 @@ export class StreamServer {
 
   #forget(c: Connection): void {
     if (!this.#connections.delete(c)) return;
-    for (const name of c.topics) {
-      const t = this.#topics.get(name);
-      if (t) this.#leave(name, t, c);
-    }
+    for (const name of c.topics) this.#topics.leave(name, c);
     c.topics.clear();
   }
 }
