@@ -255,6 +255,49 @@ export const DASHBOARD_SCRIPT = `
   // The probe assigner (seed 000): assignments per second over time, and per member the
   // assignments it made and the sessions (users) the member reports now.
   var assignerHistory = [];
+  // The cluster's value space (seed 002) as one bar divided among members: roles.cluster is
+  // { epoch, space: { lo, hi }, ranges: { id: [[lo, hi], ...] }, shares: { id: fraction } }.
+  var CLUSTER_COLORS = ['#6e9eff', '#3fb950', '#d29922', '#f778ba', '#a371f7', '#56d4dd', '#ff7b72', '#e3b341'];
+  panelRenderers.cluster = function (c, body) {
+    if (!c || !c.space || !c.ranges) return genericPanel(c, body);
+    var width = c.space.hi - c.space.lo + 1;
+    var ids = Object.keys(c.ranges).sort(byName);
+    var bar = document.createElementNS(SVG, 'svg');
+    bar.setAttribute('class', 'valuebar');
+    bar.setAttribute('data-field', 'value-space');
+    bar.setAttribute('viewBox', '0 0 1000 24');
+    bar.setAttribute('preserveAspectRatio', 'none');
+    ids.forEach(function (id, k) {
+      (c.ranges[id] || []).forEach(function (r) {
+        var rect = document.createElementNS(SVG, 'rect');
+        rect.setAttribute('x', String(((r[0] - c.space.lo) / width) * 1000));
+        rect.setAttribute('width', String(Math.max(0.5, ((r[1] - r[0] + 1) / width) * 1000)));
+        rect.setAttribute('y', '0');
+        rect.setAttribute('height', '24');
+        rect.setAttribute('fill', CLUSTER_COLORS[k % CLUSTER_COLORS.length]);
+        rect.setAttribute('data-member', id);
+        bar.appendChild(rect);
+      });
+    });
+    var rows = ids.map(function (id, k) {
+      var share = c.shares && typeof c.shares[id] === 'number' ? (c.shares[id] * 100).toFixed(1) + '%' : '–';
+      var swatch = h('i', { class: 'swatch' });
+      swatch.style.background = CLUSTER_COLORS[k % CLUSTER_COLORS.length];
+      return h('tr', { 'data-member': id }, [
+        h('th', null, [swatch, document.createTextNode(' ' + id)]),
+        h('td', { 'data-field': 'share', text: share }),
+        h('td', { 'data-field': 'ranges', text: String((c.ranges[id] || []).length) }),
+      ]);
+    });
+    var table = h('table', { class: 'kv' }, [
+      h('thead', null, [h('tr', null, [h('th', { text: 'member' }), h('th', { text: 'share' }), h('th', { text: 'intervals' })])]),
+      h('tbody', null, rows),
+    ]);
+    var meta = h('div', { class: 'm-meta', text: 'epoch ' + c.epoch + ' · values ' + c.space.lo + '..' + c.space.hi +
+      (c.self ? ' · this member: ' + c.self : '') });
+    body.replaceChildren(meta, bar, table);
+  };
+
   panelRenderers.assigner = function (a, body) {
     if (!a || typeof a.assignmentsPerSecond !== 'number' || !a.totals) return genericPanel(a, body);
     assignerHistory.push(a.assignmentsPerSecond);

@@ -65,6 +65,8 @@ main { padding: 20px 24px 40px; display: grid; gap: 24px; max-width: 1600px; mar
 .spark { width: 100%; height: 30px; display: block; color: var(--accent); }
 .spark polyline { fill: none; stroke: currentColor; stroke-width: 1.5; vector-effect: non-scaling-stroke; }
 .spark polygon { fill: currentColor; opacity: 0.12; stroke: none; }
+.valuebar { width: 100%; height: 24px; display: block; margin: 6px 0; border-radius: 3px; background: var(--border); }
+.swatch { display: inline-block; width: 10px; height: 10px; border-radius: 2px; vertical-align: middle; }
 .timeline { display: flex; gap: 1px; height: 6px; margin-top: 4px; }
 .timeline i { flex: 1 1 0; max-width: 8px; background: var(--border); border-radius: 1px; }
 .timeline i[data-state="up"] { background: var(--up); } .timeline i[data-state="suspect"] { background: var(--suspect); }

@@ -49,7 +49,22 @@ function field(page: Page, id: string, name: string): Promise<string | null> {
 
 test('the dashboard renders members and follows registry changes live', { skip }, async (t) => {
   const { server, registry } = await startAdmin(t, {
-    roles: () => ({ assigner: { clients: 17, policy: 'p2c', lastAssignment: { member: 'web-1', ms: 3 } } }),
+    roles: () => ({
+      assigner: { clients: 17, policy: 'p2c', lastAssignment: { member: 'web-1', ms: 3 } },
+      cluster: {
+        epoch: 3,
+        space: { lo: 0, hi: 31999 },
+        ranges: {
+          a: [[0, 15999]],
+          b: [
+            [16000, 19999],
+            [24000, 31999],
+          ],
+          c: [[20000, 23999]],
+        },
+        shares: { a: 0.5, b: 0.375, c: 0.125 },
+      },
+    }),
   });
   await registry.register(
     makeMember({
@@ -98,6 +113,13 @@ test('the dashboard renders members and follows registry changes live', { skip }
   assert.match(
     (await page.locator('[data-panels] [data-role="assigner"]').textContent()) ?? '',
     /clients\s*17.*lastAssignment\.member\s*web-1/s,
+  );
+
+  // The cluster panel draws the value space divided among members.
+  assert.equal(await page.locator('[data-role="cluster"] [data-field="value-space"] rect').count(), 4);
+  assert.equal(
+    await page.locator('[data-role="cluster"] tr[data-member="b"] [data-field="share"]').textContent(),
+    '37.5%',
   );
 
   // Live updates: load, health, a new member, a removed one.
