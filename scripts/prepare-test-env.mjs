@@ -13,6 +13,7 @@ export const NEEDED = {
   curl: 'curl',
   ip: 'iproute2',
   socat: 'socat',
+  etcd: 'etcd-server',
 };
 
 function has(cmd) {

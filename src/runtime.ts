@@ -6,6 +6,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import { Metrics } from './admin/metrics.js';
 import { type AdminServer, createAdminServer, type ReloadResult } from './admin/server.js';
+import { ClusterRole } from './cluster/cluster-role.js';
 import { diffConfig, reloadIssues, staticMembers } from './config/diff.js';
 import { loadConfigFile, validateConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
@@ -64,6 +65,7 @@ export class Usher {
   #assigner: Assigner | undefined;
   #agents: ProbeAgent[] = [];
   #streams: DemoStreamMember[] = [];
+  #cluster: ClusterRole | undefined;
   #list: { service: ListService; http: ListHttpServer } | undefined;
   #policies = new Map<string, Policy>();
   /** One delegating wrapper per pool (see `policyFor`). */
@@ -156,6 +158,25 @@ export class Usher {
       await this.#assigner.start();
     }
     for (const a of config.agents) await this.#startAgent(a);
+    if (config.cluster) {
+      const c = config.cluster;
+      this.#cluster = new ClusterRole({
+        registry: this.registry,
+        logger: this.logger,
+        pool: c.pool,
+        member: c.member,
+        vip: c.vip,
+        ports: c.ports,
+        udpPorts: c.udpPorts,
+        filter: c.filter,
+        ...(c.availability !== undefined ? { availability: c.availability } : {}),
+        intervalMs: c.intervalMs,
+        table: c.table,
+        seed: c.seed,
+        buckets: c.buckets,
+      });
+      await this.#cluster.start();
+    }
     for (const s of config.demo?.servers ?? []) {
       for (let i = 0; i < s.count; i++) {
         const demo = new DemoMemberServer({
@@ -332,6 +353,8 @@ export class Usher {
       };
     }
     if (this.#assigner) roles.assigner = this.#assigner.summary();
+    const cluster = this.#cluster?.summary();
+    if (cluster) roles.cluster = cluster;
     if (this.registry instanceof MeshRegistry)
       roles.mesh = {
         node: this.registry.nodeId,
@@ -479,6 +502,7 @@ export class Usher {
     for (const t of this.#traffic) t.close();
     await Promise.all(this.#players.map((p) => p.close()));
     await this.health.close();
+    await this.#cluster?.close();
     // Members this process runs are marked draining before they stop, so that watchers stop
     // sending them work; their requests in flight are allowed to finish.
     for (const d of this.#demo)

@@ -10,7 +10,7 @@ export async function validateCommand(file: string, opts: { json: boolean }, io:
   const pools = Object.entries(config.pools);
   const members = pools.reduce((n, [, p]) => n + p.members.length, 0);
   const roles = [
-    ...['admin', 'assigner', 'list', 'demo'].filter(
+    ...['admin', 'assigner', 'list', 'cluster', 'demo'].filter(
       (r) => (config as Record<string, unknown>)[r] !== undefined,
     ),
     ...(config.agents.length > 0 ? ['agents'] : []),

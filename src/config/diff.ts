@@ -35,7 +35,7 @@ export interface ConfigChange {
 }
 
 /** Sections that take effect only at start; a reload that changes them is refused. */
-export const RESTART_SECTIONS = ['registry', 'admin', 'demo', 'agents', 'list'] as const;
+export const RESTART_SECTIONS = ['registry', 'admin', 'demo', 'agents', 'list', 'cluster'] as const;
 
 /**
  * Sections whose other keys apply on reload, but which a reload cannot add or remove, and

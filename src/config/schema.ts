@@ -187,13 +187,36 @@ export const meshSchema = z
     'Status mesh (L3.1, L3.2): peers connected point to point share the registry. The shared secret that authenticates peers comes from USHER_MESH_SECRET.',
   );
 
+export const etcdSchema = z
+  .strictObject({
+    endpoints: z
+      .array(
+        z.string().regex(/^https?:\/\/[^\s/]+$/, {
+          error: (i) => `expected http://host:port, got ${JSON.stringify(i.input)}`,
+        }),
+      )
+      .min(1, { error: 'expected at least one etcd endpoint (http://host:port)' })
+      .default(['http://127.0.0.1:2379'])
+      .describe('etcd client URLs (every member of the etcd cluster, or some of them).'),
+    prefix: z
+      .string()
+      .regex(/^\/[^\s]*\/$/, {
+        error: (i) => `expected a key prefix that starts and ends with /, got ${JSON.stringify(i.input)}`,
+      })
+      .default('/usher/')
+      .describe('Key prefix of this Usher installation in etcd (docs/protocols/etcd.md).'),
+    dialTimeoutMs: millis(100, 600_000).default(5000).describe('Timeout of a call to etcd.'),
+  })
+  .describe('etcd registry (scale-out): several balancers and members share one view through etcd.');
+
 const registry = z
   .strictObject({
     kind: z
-      .enum(['memory', 'mesh'])
+      .enum(['memory', 'mesh', 'etcd'])
       .default('memory')
-      .describe('Registry implementation: `memory` (one process) or `mesh` (peers; etcd comes later).'),
+      .describe('Registry implementation: `memory` (one process), `mesh` (peers) or `etcd` (scale-out).'),
     mesh: meshSchema.optional(),
+    etcd: etcdSchema.optional(),
   })
   .describe('Where the control-plane state lives.');
 
@@ -379,6 +402,49 @@ export const assignerSchema = z
 
 export type AssignerConfig = z.output<typeof assignerSchema>;
 
+const cluster = z
+  .strictObject({
+    pool: name.describe('Pool whose members share the value space (this member joins it).'),
+    member: z
+      .strictObject({
+        id: name.describe('This member’s id (registered by this process, down when it dies).'),
+        address: host.describe('Its own (management) address.'),
+        port: port.default(80).describe('Its service port.'),
+        site: name.default('local'),
+      })
+      .describe('The member this process speaks for.'),
+    vip: host.describe('The virtual IP every member shares (C2.1).'),
+    ports: z.array(port).default([80]).describe('TCP ports of the virtual IP that are filtered.'),
+    udpPorts: z.array(port).default([]).describe('UDP ports of the virtual IP that are filtered.'),
+    filter: z
+      .enum(['nftables', 'none'])
+      .default('nftables')
+      .describe('nftables: the kernel filter on this host (root); none: compute and publish the plan only.'),
+    availability: z
+      .number()
+      .positive()
+      .optional()
+      .describe('A fixed availability instead of the measured one (C2.4; static capacities).'),
+    intervalMs: millis(100, 60_000)
+      .default(2000)
+      .describe('How often availability is measured and published.'),
+    table: z
+      .string()
+      .regex(/^[A-Za-z][A-Za-z0-9_]{0,63}$/, {
+        error: (i) => `expected an nftables table name, got ${JSON.stringify(i.input)}`,
+      })
+      .default('usher_cluster'),
+    seed: range(0, 0xffffffff).default(0x5eed).describe('jhash seed; every member must use the same.'),
+    buckets: range(1, 32000)
+      .default(16000)
+      .describe(
+        'Buckets of the value space (docs/cluster.md): shares are proportional within about √(p(1−p)/buckets); every member must use the same.',
+      ),
+  })
+  .describe(
+    'Self-selecting cluster member (C, seed 002): publishes its availability through the registry, computes every member’s ranges from the same view, and filters new flows to the virtual IP by connection value. Changes need a restart.',
+  );
+
 const hostPort = z.string().regex(/^(\[[0-9a-f:.]+\]|[^:\s[\]]+):\d{1,5}$/i, {
   error: (i) => `expected host:port (IPv6 as [addr]:port), got ${JSON.stringify(i.input)}`,
 });
@@ -424,6 +490,7 @@ export const configSchema = z
     assigner: assignerSchema.optional(),
     agents: z.array(agent).default([]).describe('Probe agents this process runs.'),
     list: list.optional(),
+    cluster: cluster.optional(),
   })
   .superRefine((cfg, ctx) => {
     const seen = new Map<string, string>();
@@ -543,6 +610,27 @@ export const configSchema = z
           message: `unknown pool ${JSON.stringify(p)} (declared: ${Object.keys(cfg.pools).join(', ') || 'none'})`,
         });
       }
+    }
+    if (cfg.cluster && !Object.hasOwn(cfg.pools, cfg.cluster.pool)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['cluster', 'pool'],
+        message: `unknown pool ${JSON.stringify(cfg.cluster.pool)} (declared: ${Object.keys(cfg.pools).join(', ') || 'none'})`,
+      });
+    }
+    if (cfg.cluster && parseAddress(cfg.cluster.vip) === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['cluster', 'vip'],
+        message: `expected an IP address, got ${JSON.stringify(cfg.cluster.vip)}`,
+      });
+    }
+    if (cfg.registry.etcd && cfg.registry.kind !== 'etcd') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['registry', 'etcd'],
+        message: `etcd settings need kind: etcd (kind is ${JSON.stringify(cfg.registry.kind)})`,
+      });
     }
     if (cfg.registry.mesh && cfg.registry.kind !== 'mesh') {
       ctx.addIssue({

@@ -1,10 +1,12 @@
 /**
- * Builds the registry the config names (`registry.kind`): the embedded memory registry, or a
- * node of the status mesh (L3.1, L3.2) whose shared secret comes from USHER_MESH_SECRET.
+ * Builds the registry the config names (`registry.kind`): the embedded memory registry, a node
+ * of the status mesh (L3.1, L3.2) whose shared secret comes from USHER_MESH_SECRET, or a client
+ * of etcd (scale-out; docs/protocols/etcd.md).
  */
 import { hostname } from 'node:os';
-import { type Config, meshSchema } from '../config/schema.js';
+import { type Config, etcdSchema, meshSchema } from '../config/schema.js';
 import type { Logger } from '../util/logger.js';
+import { EtcdRegistry } from './etcd/index.js';
 import { MemoryRegistry } from './memory.js';
 import { MeshRegistry } from './mesh/index.js';
 import type { Registry } from './registry.js';
@@ -22,6 +24,7 @@ export async function createRegistry(
   const { logger } = options;
   const onListenerError = (err: unknown) => logger.error({ err }, 'registry listener failed');
   if (config.kind === 'memory') return new MemoryRegistry({ onListenerError });
+  if (config.kind === 'etcd') return createEtcd(config.etcd ?? etcdSchema.parse({}), logger, onListenerError);
   const mesh = config.mesh ?? meshSchema.parse({});
   const secret = (options.env ?? process.env).USHER_MESH_SECRET;
   const log = logger.child({ component: 'mesh' });
@@ -48,4 +51,23 @@ export async function createRegistry(
   });
   if (!secret) logger.warn('mesh: USHER_MESH_SECRET is not set, peers are not authenticated');
   return registry;
+}
+
+async function createEtcd(
+  etcd: NonNullable<Config['registry']['etcd']>,
+  logger: Logger,
+  onListenerError: (err: unknown) => void,
+): Promise<Registry> {
+  const log = logger.child({ component: 'etcd' });
+  return EtcdRegistry.start({
+    endpoints: etcd.endpoints,
+    prefix: etcd.prefix,
+    dialTimeoutMs: etcd.dialTimeoutMs,
+    onListenerError,
+    logger: {
+      debug: (obj, msg) => log.debug(obj, msg),
+      info: (obj, msg) => log.info(obj, msg),
+      warn: (obj, msg) => log.warn(obj, msg),
+    },
+  });
 }
