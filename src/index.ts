@@ -9,6 +9,11 @@ export {
   type AdminServerOptions,
   createAdminServer,
 } from './admin/server.js';
+export { AvailabilityAgent, type AvailabilitySample } from './cluster/availability.js';
+export { ClusterRole, type ClusterRoleOptions } from './cluster/cluster-role.js';
+export { applyClusterTable, type ClusterTableOptions, renderClusterTable } from './cluster/nft-filter.js';
+export { movedShare, ownerOf, planRanges, type RangePlan } from './cluster/plan.js';
+export { connectionValue } from './cluster/value.js';
 export { loadConfigFile, parseConfig, validateConfig } from './config/load.js';
 export type { Config, ConfigInput, HealthCheckConfig, MemberConfig, PoolConfig } from './config/schema.js';
 export * from './core/hash.js';
@@ -30,6 +35,8 @@ export {
   type RelayedData,
 } from './probe/member.js';
 export * as probeMessages from './probe/messages.js';
+export { EtcdRegistry, type EtcdRegistryOptions, type EtcdStats } from './registry/etcd/index.js';
+export { LeasedRegistry } from './registry/leased.js';
 export { MemoryRegistry, type MemoryRegistryOptions } from './registry/memory.js';
 export {
   MESH_DEFAULTS,

@@ -206,6 +206,11 @@ export const etcdSchema = z
       .default('/usher/')
       .describe('Key prefix of this Usher installation in etcd (docs/protocols/etcd.md).'),
     dialTimeoutMs: millis(100, 600_000).default(5000).describe('Timeout of a call to etcd.'),
+    leaseTtlMs: millis(1000, 600_000)
+      .default(10_000)
+      .describe(
+        'Lease of the members this process registers (renewed every third of it): they vanish this long after the process dies. etcd counts whole seconds, at least its minimum TTL.',
+      ),
   })
   .describe('etcd registry (scale-out): several balancers and members share one view through etcd.');
 

@@ -7,6 +7,7 @@ import { hostname } from 'node:os';
 import { type Config, etcdSchema, meshSchema } from '../config/schema.js';
 import type { Logger } from '../util/logger.js';
 import { EtcdRegistry } from './etcd/index.js';
+import { LeasedRegistry } from './leased.js';
 import { MemoryRegistry } from './memory.js';
 import { MeshRegistry } from './mesh/index.js';
 import type { Registry } from './registry.js';
@@ -59,7 +60,7 @@ async function createEtcd(
   onListenerError: (err: unknown) => void,
 ): Promise<Registry> {
   const log = logger.child({ component: 'etcd' });
-  return EtcdRegistry.start({
+  const registry = await EtcdRegistry.start({
     endpoints: etcd.endpoints,
     prefix: etcd.prefix,
     dialTimeoutMs: etcd.dialTimeoutMs,
@@ -70,4 +71,6 @@ async function createEtcd(
       warn: (obj, msg) => log.warn(obj, msg),
     },
   });
+  // The members this process registers go when it goes (their lease stops being renewed).
+  return new LeasedRegistry(registry, etcd.leaseTtlMs, log);
 }
