@@ -27,6 +27,7 @@ import { parseEndpoint } from './probe/host-port.js';
 import { createRegistry } from './registry/create.js';
 import { MeshRegistry } from './registry/mesh/index.js';
 import type { Registry } from './registry/registry.js';
+import { sampleRegistryMetrics } from './registry/registry-metrics.js';
 import type { Logger } from './util/logger.js';
 import { VERSION } from './version.js';
 
@@ -66,6 +67,7 @@ export class Usher {
   #agents: ProbeAgent[] = [];
   #streams: DemoStreamMember[] = [];
   #cluster: ClusterRole | undefined;
+  #stopRegistryMetrics: () => void = () => {};
   #list: { service: ListService; http: ListHttpServer } | undefined;
   #policies = new Map<string, Policy>();
   /** One delegating wrapper per pool (see `policyFor`). */
@@ -140,6 +142,7 @@ export class Usher {
   async #start(): Promise<void> {
     const config = this.#config;
     this.#policies = buildPolicies(config);
+    this.#stopRegistryMetrics = sampleRegistryMetrics(this.metrics, this.registry);
     for (const m of staticMembers(config)) await this.registry.register(m);
     await this.health.start();
     if (config.assigner) {
@@ -515,6 +518,7 @@ export class Usher {
       ...this.#agents.map((a) => a.close()),
       ...this.#streams.map((st) => st.close()),
     ]);
+    this.#stopRegistryMetrics();
     await this.registry.close();
   }
 }

@@ -36,6 +36,7 @@ test('two usher processes share one view through etcd; a killed one’s members 
   const prefix = `/usher-test-${randomBytes(4).toString('hex')}/`;
   const registry = { kind: 'etcd', etcd: { endpoints: [etcd.endpoint], prefix, leaseTtlMs: 2000 } };
   const listPort = await freePort();
+  const adminPort = await freePort();
   const configs = {
     a: {
       registry,
@@ -48,6 +49,7 @@ test('two usher processes share one view through etcd; a killed one’s members 
       log: { level: 'warn', format: 'json' },
       pools: { live: { health: { kind: 'none' } } },
       list: { port: listPort, pools: ['live'] },
+      admin: { port: adminPort },
     },
   };
   const processes: UsherProcess[] = [];
@@ -83,4 +85,18 @@ test('two usher processes share one view through etcd; a killed one’s members 
   t.diagnostic(`A's members left B's list ${gone} ms after A was killed (lease 2 s)`);
   // The lease is 2 s, renewed every third; etcd grants whole seconds: the members go within about 3 s.
   assert.ok(gone <= 2000 + 1500, `gone within the lease and a margin: ${gone} ms`);
+
+  // etcd goes away: B keeps serving its last view and says so in its metrics.
+  const connected = async () => {
+    const text = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
+    return /^usher_registry_connected\{kind="etcd"\} (\d)/m.exec(text)?.[1];
+  };
+  assert.equal(await connected(), '1', 'connected to etcd');
+  etcd.kill();
+  await eventually(
+    async () => assert.equal(await connected(), '0', 'the metric says etcd is gone'),
+    15_000,
+    100,
+  );
+  assert.deepEqual(await list(), [], 'the list is still served, from the last view');
 });
