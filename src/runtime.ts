@@ -6,28 +6,27 @@
 import { isDeepStrictEqual } from 'node:util';
 import { Metrics } from './admin/metrics.js';
 import { type AdminServer, createAdminServer, type ReloadResult } from './admin/server.js';
-import { ClusterRole } from './cluster/cluster-role.js';
+import type { ClusterRole } from './cluster/cluster-role.js';
 import { diffConfig, reloadIssues, staticMembers } from './config/diff.js';
 import { loadConfigFile, validateConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
-import { makeMember } from './core/model.js';
 import { createPolicy } from './core/policy/index.js';
 import type { Policy } from './core/policy/policy.js';
 import { DemoPlayers, DemoWorld } from './demo/game-world.js';
 import { DemoMemberServer } from './demo/member-server.js';
-import { DemoStreamMember } from './demo/stream-member.js';
+import type { DemoStreamMember } from './demo/stream-member.js';
 import { DemoTraffic } from './demo/traffic.js';
 import { ConfigInvalidError, ConfigUnreadableError } from './errors.js';
 import { HealthMonitor } from './health/monitor.js';
-import { type ListHttpServer, startListHttp } from './list/list-http.js';
-import { ListService } from './list/list-service.js';
-import { ProbeAgent } from './probe/agent.js';
+import type { ListHttpServer } from './list/list-http.js';
+import type { ListService } from './list/list-service.js';
+import type { ProbeAgent } from './probe/agent.js';
 import { Assigner } from './probe/assigner.js';
-import { parseEndpoint } from './probe/host-port.js';
 import { createRegistry } from './registry/create.js';
 import { MeshRegistry } from './registry/mesh/index.js';
 import type { Registry } from './registry/registry.js';
 import { sampleRegistryMetrics } from './registry/registry-metrics.js';
+import { clusterRole, demoStreamMember, startAgent, startList } from './runtime-roles.js';
 import type { Logger } from './util/logger.js';
 import { VERSION } from './version.js';
 
@@ -160,24 +159,10 @@ export class Usher {
       });
       await this.#assigner.start();
     }
-    for (const a of config.agents) await this.#startAgent(a);
+    for (const a of config.agents)
+      await startAgent(a, this.registry, this.logger, (agent) => this.#agents.push(agent));
     if (config.cluster) {
-      const c = config.cluster;
-      this.#cluster = new ClusterRole({
-        registry: this.registry,
-        logger: this.logger,
-        pool: c.pool,
-        member: c.member,
-        vip: c.vip,
-        ports: c.ports,
-        udpPorts: c.udpPorts,
-        filter: c.filter,
-        ...(c.availability !== undefined ? { availability: c.availability } : {}),
-        intervalMs: c.intervalMs,
-        table: c.table,
-        seed: c.seed,
-        buckets: c.buckets,
-      });
+      this.#cluster = clusterRole(config.cluster, this.registry, this.logger);
       await this.#cluster.start();
     }
     for (const s of config.demo?.servers ?? []) {
@@ -222,38 +207,19 @@ export class Usher {
     }
     for (const st of config.demo?.streams ?? []) {
       for (let i = 0; i < st.count; i++) {
-        const stream = new DemoStreamMember({
-          id: `${st.name ?? st.pool}-${i + 1}`,
-          pool: st.pool,
-          host: st.host,
-          port: st.basePort === 0 ? 0 : st.basePort + i,
-          site: st.site,
-          group: st.group,
-          capacity: st.capacities?.[i % st.capacities.length] ?? 100,
-          tickMs: st.tickMs,
-          registry: this.registry,
-        });
+        const stream = demoStreamMember(st, i, this.registry);
         this.#streams.push(stream);
         await stream.start();
       }
     }
     if (config.list) {
-      const service = new ListService({
-        registry: this.registry,
-        pools: config.list.pools ?? Object.keys(config.pools),
-        cacheMaxAgeSec: config.list.maxAgeSec,
-        metrics: this.metrics,
-      });
-      const http = await startListHttp({
-        service,
-        host: config.list.host,
-        port: config.list.port,
-        demo: this.#streams.length > 0,
-        logger: this.logger,
-      }).catch(async (error: unknown) => {
-        await service.close();
-        throw error;
-      });
+      const { service, http } = await startList(
+        config,
+        this.registry,
+        this.metrics,
+        this.logger,
+        this.#streams.length > 0,
+      );
       this.#list = { service, http };
       this.logger.info({ url: `${http.url}/usher/list` }, 'list service listening');
     }
@@ -301,43 +267,6 @@ export class Usher {
         logger: this.logger,
       });
     }
-  }
-
-  /** Starts one probe agent and registers its member (advertised address, public port). */
-  async #startAgent(a: Config['agents'][number]): Promise<void> {
-    const advertise = a.advertise === undefined ? undefined : parseEndpoint(a.advertise);
-    const agent = new ProbeAgent({
-      id: a.id,
-      app: a.app,
-      site: a.site,
-      host: a.host,
-      port: a.port,
-      upstream: parseEndpoint(a.upstream),
-      ...(advertise ? { advertise } : {}),
-      ...(a.incarnations ? { incarnations: a.incarnations } : {}),
-      ...(a.assigners ? { assigners: a.assigners } : {}),
-      sessionIdleMs: a.sessionIdleMs,
-      maxSessions: a.maxSessions,
-      registry: this.registry,
-      reportIntervalMs: a.reportIntervalMs,
-    });
-    this.#agents.push(agent);
-    const bound = await agent.start();
-    const unspecified = bound.address === '0.0.0.0' || bound.address === '::';
-    const address = advertise?.address ?? (unspecified ? '127.0.0.1' : bound.address);
-    await this.registry.register(
-      makeMember({
-        id: a.id,
-        pool: a.pool,
-        addresses: [address],
-        ports: { main: advertise?.port ?? bound.port },
-        site: a.site,
-        group: a.group,
-        weight: a.weight,
-        labels: { role: 'agent', ...(a.incarnations ? { incarnations: a.incarnations.join(',') } : {}) },
-      }),
-    );
-    this.logger.info({ member: a.id, port: bound.port, upstream: a.upstream }, 'probe agent started');
   }
 
   /** Per-role summaries shown by the admin API and dashboard. */
