@@ -35,6 +35,7 @@ export {
   type RelayedData,
 } from './probe/member.js';
 export * as probeMessages from './probe/messages.js';
+export { CoordinatorElection, type CoordinatorElectionOptions } from './registry/etcd/election.js';
 export { EtcdRegistry, type EtcdRegistryOptions, type EtcdStats } from './registry/etcd/index.js';
 export { LeasedRegistry } from './registry/leased.js';
 export { MemoryRegistry, type MemoryRegistryOptions } from './registry/memory.js';
