@@ -4,13 +4,14 @@
  */
 import type { Metrics } from './admin/metrics.js';
 import { ClusterRole } from './cluster/cluster-role.js';
-import type { Config } from './config/schema.js';
+import { type Config, etcdSchema } from './config/schema.js';
 import { makeMember } from './core/model.js';
 import { DemoStreamMember } from './demo/stream-member.js';
 import { type ListHttpServer, startListHttp } from './list/list-http.js';
 import { ListService } from './list/list-service.js';
 import { ProbeAgent } from './probe/agent.js';
 import { parseEndpoint } from './probe/host-port.js';
+import { CoordinatorElection } from './registry/etcd/election.js';
 import type { Registry } from './registry/registry.js';
 import type { Logger } from './util/logger.js';
 
@@ -59,12 +60,26 @@ export async function startAgent(
   logger.info({ member: a.id, port: bound.port, upstream: a.upstream }, 'probe agent started');
 }
 
-export function clusterRole(
-  c: NonNullable<Config['cluster']>,
+/** The cluster role; in coordinator mode with its election through etcd (started here). */
+export async function clusterRole(
+  config: Config,
   registry: Registry,
   logger: Logger,
-): ClusterRole {
-  return new ClusterRole({
+): Promise<{ role: ClusterRole; election: CoordinatorElection | undefined }> {
+  const c = config.cluster!;
+  const etcd = config.registry.etcd ?? etcdSchema.parse({});
+  const election =
+    c.exchange === 'coordinator'
+      ? await CoordinatorElection.start({
+          endpoints: etcd.endpoints,
+          prefix: etcd.prefix,
+          role: `cluster/${c.pool}`,
+          candidate: c.member.id,
+          dialTimeoutMs: etcd.dialTimeoutMs,
+        })
+      : undefined;
+  election?.on('error', (err) => logger.warn({ err }, 'cluster: coordinator election'));
+  const role = new ClusterRole({
     registry,
     logger,
     pool: c.pool,
@@ -78,7 +93,9 @@ export function clusterRole(
     table: c.table,
     seed: c.seed,
     buckets: c.buckets,
+    ...(election ? { leadership: election } : {}),
   });
+  return { role, election };
 }
 
 export function demoStreamMember(

@@ -23,6 +23,7 @@ import type { ListService } from './list/list-service.js';
 import type { ProbeAgent } from './probe/agent.js';
 import { Assigner } from './probe/assigner.js';
 import { createRegistry } from './registry/create.js';
+import type { CoordinatorElection } from './registry/etcd/election.js';
 import { MeshRegistry } from './registry/mesh/index.js';
 import type { Registry } from './registry/registry.js';
 import { sampleRegistryMetrics } from './registry/registry-metrics.js';
@@ -66,6 +67,7 @@ export class Usher {
   #agents: ProbeAgent[] = [];
   #streams: DemoStreamMember[] = [];
   #cluster: ClusterRole | undefined;
+  #election: CoordinatorElection | undefined;
   #stopRegistryMetrics: () => void = () => {};
   #list: { service: ListService; http: ListHttpServer } | undefined;
   #policies = new Map<string, Policy>();
@@ -162,8 +164,10 @@ export class Usher {
     for (const a of config.agents)
       await startAgent(a, this.registry, this.logger, (agent) => this.#agents.push(agent));
     if (config.cluster) {
-      this.#cluster = clusterRole(config.cluster, this.registry, this.logger);
-      await this.#cluster.start();
+      const { role, election } = await clusterRole(config, this.registry, this.logger);
+      this.#cluster = role;
+      this.#election = election;
+      await role.start();
     }
     for (const s of config.demo?.servers ?? []) {
       for (let i = 0; i < s.count; i++) {
@@ -435,6 +439,7 @@ export class Usher {
     await Promise.all(this.#players.map((p) => p.close()));
     await this.health.close();
     await this.#cluster?.close();
+    await this.#election?.close();
     // Members this process runs are marked draining before they stop, so that watchers stop
     // sending them work; their requests in flight are allowed to finish.
     for (const d of this.#demo)

@@ -6,6 +6,10 @@
  * the same view every peer has (C2.3: deterministic, so peers agree without talking) and, when
  * its own share changed, replaces its nftables filter atomically (established flows keep their
  * ct mark, so a range change never breaks a live connection).
+ *
+ * Coordinator mode (C2.5b): one member, elected through etcd (`leadership`), computes the plan
+ * and hands it out as the registry assignment `cluster/<pool>/plan`; every member applies the
+ * plan with the highest epoch it has seen, so a stale coordinator's plan is ignored.
  */
 import { capacity, type MemberView, makeMember } from '../core/model.js';
 import type { Registry } from '../registry/registry.js';
@@ -13,6 +17,42 @@ import type { Logger } from '../util/logger.js';
 import { AvailabilityAgent } from './availability.js';
 import { applyClusterTable, removeClusterTable, renderClusterTable } from './nft-filter.js';
 import { planRanges, type RangePlan } from './plan.js';
+
+/** Who leads the coordinator role (a CoordinatorElection). */
+export interface Leadership {
+  readonly isLeader: boolean;
+  readonly leader: string | undefined;
+  on(event: 'elected', listener: () => void): unknown;
+}
+
+/** The plan as the coordinator hands it out (the assignment's value). */
+interface PublishedPlan {
+  readonly epoch: number;
+  readonly space: RangePlan['space'];
+  readonly ranges: RangePlan['ranges'];
+  readonly shares: RangePlan['shares'];
+  readonly coordinator: string;
+}
+
+function isPublishedPlan(v: unknown): v is PublishedPlan {
+  const p = v as PublishedPlan;
+  return (
+    typeof p === 'object' &&
+    p !== null &&
+    Number.isSafeInteger(p.epoch) &&
+    typeof p.space?.lo === 'number' &&
+    typeof p.space?.hi === 'number' &&
+    typeof p.ranges === 'object' &&
+    p.ranges !== null &&
+    typeof p.shares === 'object' &&
+    typeof p.coordinator === 'string' &&
+    Object.values(p.ranges).every(
+      (r) =>
+        Array.isArray(r) &&
+        r.every((x) => Array.isArray(x) && typeof x[0] === 'number' && typeof x[1] === 'number'),
+    )
+  );
+}
 
 export interface ClusterRoleOptions {
   readonly registry: Registry;
@@ -38,10 +78,15 @@ export interface ClusterRoleOptions {
   readonly seed: number;
   /** Buckets of the plan (more: shares closer to proportional, more nftables intervals). */
   readonly buckets: number;
+  /** Coordinator mode: the election this member takes part in; unset: peer mode. */
+  readonly leadership?: Leadership;
 }
 
 export interface ClusterSummary {
   readonly self: string;
+  readonly mode: 'peer' | 'coordinator';
+  /** Coordinator mode: who computes the plan now. */
+  readonly coordinator?: string | undefined;
   readonly epoch: number;
   readonly space: RangePlan['space'];
   readonly ranges: RangePlan['ranges'];
@@ -60,7 +105,9 @@ function availabilityOf(view: MemberView): number {
 export class ClusterRole {
   readonly #o: ClusterRoleOptions;
   readonly #agent = new AvailabilityAgent({ cpuSampleMs: 200 });
-  #plan: RangePlan | undefined;
+  #plan: Pick<RangePlan, 'epoch' | 'space' | 'ranges' | 'shares'> | undefined;
+  /** Coordinator mode: the ranges last handed out, to publish only changes. */
+  #published = '';
   #mine = '';
   /** The ranges (as `#mine` text) the kernel filter has now. */
   #inForce: string | undefined;
@@ -90,13 +137,53 @@ export class ClusterRole {
       }),
     );
     this.#unwatch = o.registry.watch((event) => {
-      if (event.type.startsWith('assignment')) return;
+      if (event.type === 'assignment-set') {
+        if (o.leadership && event.assignment.key === this.#planKey) this.#adopt(event.assignment.value);
+        return;
+      }
+      if (event.type === 'assignment-deleted') return;
+      this.#schedule();
+    });
+    o.leadership?.on('elected', () => {
+      o.logger.info({ pool: o.pool }, 'cluster: this member coordinates the ranges');
       this.#schedule();
     });
     await this.#report();
     this.#timer = setInterval(() => void this.#report(), o.intervalMs);
     this.#timer.unref();
+    if (o.leadership) {
+      const current = (await o.registry.snapshot()).assignments.find((a) => a.key === this.#planKey);
+      if (current) this.#adopt(current.value);
+    }
     await this.#recompute();
+  }
+
+  get #planKey(): string {
+    return `cluster/${this.#o.pool}/plan`;
+  }
+
+  /** Coordinator mode: a plan handed out; applied when newer than the one in force. */
+  #adopt(value: unknown): void {
+    if (this.#closed) return;
+    if (!isPublishedPlan(value)) {
+      this.#o.logger.warn({ key: this.#planKey }, 'cluster: ignoring a malformed plan');
+      return;
+    }
+    if (this.#plan && value.epoch <= this.#plan.epoch) return; // stale or already in force
+    this.#use(value, Object.keys(value.ranges).length);
+  }
+
+  /** Makes `plan` the one in force; applies this member's ranges when they changed. */
+  #use(plan: Pick<RangePlan, 'epoch' | 'space' | 'ranges' | 'shares'>, members: number): void {
+    this.#plan = plan;
+    const mine = JSON.stringify(plan.ranges[this.#o.member.id] ?? []);
+    if (mine === this.#mine) return;
+    this.#mine = mine;
+    this.#o.logger.info(
+      { epoch: plan.epoch, share: plan.shares[this.#o.member.id] ?? 0, members },
+      'cluster: new share of the value space',
+    );
+    if (this.#o.filter === 'nftables') this.#apply();
   }
 
   summary(): ClusterSummary | undefined {
@@ -104,6 +191,8 @@ export class ClusterRole {
     if (!p) return undefined;
     return {
       self: this.#o.member.id,
+      mode: this.#o.leadership ? 'coordinator' : 'peer',
+      ...(this.#o.leadership ? { coordinator: this.#o.leadership.leader } : {}),
       epoch: p.epoch,
       space: p.space,
       ranges: p.ranges,
@@ -152,20 +241,37 @@ export class ClusterRole {
     const live = snapshot.members.filter(
       (v) => v.member.pool === this.#o.pool && (v.health === 'up' || v.health === 'suspect'),
     );
-    const plan = planRanges(
-      live.map((v) => ({ id: v.member.id, availability: availabilityOf(v) })),
-      { epoch: snapshot.revision, buckets: this.#o.buckets },
-    );
-    if (this.#plan && plan.epoch < this.#plan.epoch) return; // a stale view
-    this.#plan = plan;
-    const mine = JSON.stringify(plan.ranges[this.#o.member.id] ?? []);
-    if (mine === this.#mine) return;
-    this.#mine = mine;
-    this.#o.logger.info(
-      { epoch: plan.epoch, share: plan.shares[this.#o.member.id] ?? 0, members: live.length },
-      'cluster: new share of the value space',
-    );
-    if (this.#o.filter === 'nftables') this.#apply();
+    const members = live.map((v) => ({ id: v.member.id, availability: availabilityOf(v) }));
+    const leadership = this.#o.leadership;
+    if (!leadership) {
+      // Peer mode: every member computes the same plan from the same view.
+      const plan = planRanges(members, { epoch: snapshot.revision, buckets: this.#o.buckets });
+      if (this.#plan && plan.epoch < this.#plan.epoch) return; // a stale view
+      this.#use(plan, live.length);
+      return;
+    }
+    if (!leadership.isLeader) return;
+    // Coordinator: hand the plan out when the ranges changed; epochs continue from the last one.
+    const handed = snapshot.assignments.find((a) => a.key === this.#planKey)?.value;
+    const last = isPublishedPlan(handed) ? handed.epoch : 0;
+    const plan = planRanges(members, {
+      epoch: Math.max(last, this.#plan?.epoch ?? 0) + 1,
+      buckets: this.#o.buckets,
+    });
+    const ranges = JSON.stringify(plan.ranges);
+    if (ranges === this.#published && isPublishedPlan(handed) && JSON.stringify(handed.ranges) === ranges)
+      return;
+    this.#published = ranges;
+    const published: PublishedPlan = {
+      epoch: plan.epoch,
+      space: plan.space,
+      ranges: plan.ranges,
+      shares: plan.shares,
+      coordinator: this.#o.member.id,
+    };
+    await this.#o.registry
+      .assign(this.#planKey, published)
+      .catch((err: unknown) => this.#o.logger.warn({ err }, 'cluster: cannot hand out the plan'));
   }
 
   /**

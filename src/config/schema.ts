@@ -421,6 +421,12 @@ const cluster = z
     vip: host.describe('The virtual IP every member shares (C2.1).'),
     ports: z.array(port).default([80]).describe('TCP ports of the virtual IP that are filtered.'),
     udpPorts: z.array(port).default([]).describe('UDP ports of the virtual IP that are filtered.'),
+    exchange: z
+      .enum(['peer', 'coordinator'])
+      .default('peer')
+      .describe(
+        'peer: every member computes every range from the shared view (C2.5a); coordinator: one member, elected through etcd, computes the plan and hands it out (C2.5b; needs registry kind etcd).',
+      ),
     filter: z
       .enum(['nftables', 'none'])
       .default('nftables')
@@ -621,6 +627,13 @@ export const configSchema = z
         code: 'custom',
         path: ['cluster', 'pool'],
         message: `unknown pool ${JSON.stringify(cfg.cluster.pool)} (declared: ${Object.keys(cfg.pools).join(', ') || 'none'})`,
+      });
+    }
+    if (cfg.cluster?.exchange === 'coordinator' && cfg.registry.kind !== 'etcd') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['cluster', 'exchange'],
+        message: `coordinator mode elects its coordinator through etcd: needs registry kind etcd (kind is ${JSON.stringify(cfg.registry.kind)})`,
       });
     }
     if (cfg.cluster && parseAddress(cfg.cluster.vip) === undefined) {
