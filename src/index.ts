@@ -13,6 +13,7 @@ export { AvailabilityAgent, type AvailabilitySample } from './cluster/availabili
 export { ClusterRole, type ClusterRoleOptions } from './cluster/cluster-role.js';
 export { applyClusterTable, type ClusterTableOptions, renderClusterTable } from './cluster/nft-filter.js';
 export { movedShare, ownerOf, planRanges, type RangePlan } from './cluster/plan.js';
+export { UdpClusterFilter, type UdpClusterFilterOptions } from './cluster/udp-filter.js';
 export { connectionValue } from './cluster/value.js';
 export { loadConfigFile, parseConfig, validateConfig } from './config/load.js';
 export type { Config, ConfigInput, HealthCheckConfig, MemberConfig, PoolConfig } from './config/schema.js';
