@@ -15,6 +15,7 @@ import type { Policy } from './core/policy/policy.js';
 import { DemoPlayers, DemoWorld } from './demo/game-world.js';
 import { DemoMemberServer } from './demo/member-server.js';
 import type { DemoStreamMember } from './demo/stream-member.js';
+import { DemoViewers } from './demo/stream-viewers.js';
 import { DemoTraffic } from './demo/traffic.js';
 import { ConfigInvalidError, ConfigUnreadableError } from './errors.js';
 import { HealthMonitor } from './health/monitor.js';
@@ -66,6 +67,7 @@ export class Usher {
   #assigner: Assigner | undefined;
   #agents: ProbeAgent[] = [];
   #streams: DemoStreamMember[] = [];
+  #viewers: DemoViewers[] = [];
   #cluster: ClusterRole | undefined;
   #election: CoordinatorElection | undefined;
   #stopRegistryMetrics: () => void = () => {};
@@ -225,6 +227,18 @@ export class Usher {
         this.#streams.length > 0,
       );
       this.#list = { service, http };
+      const listHost = http.host === '0.0.0.0' || http.host === '::' ? '127.0.0.1' : http.host;
+      for (const v of config.demo?.viewers ?? []) {
+        const viewers = new DemoViewers({
+          listUrls: [
+            `http://${listHost.includes(':') ? `[${listHost}]` : listHost}:${http.port}/usher/list/${v.pool}`,
+          ],
+          count: v.count,
+          stayMs: v.stayMs,
+        });
+        this.#viewers.push(viewers);
+        viewers.start();
+      }
       this.logger.info({ url: `${http.url}/usher/list` }, 'list service listening');
     }
     const bound = this.#assigner?.address;
@@ -286,6 +300,7 @@ export class Usher {
         ...(this.#streams.length > 0
           ? { streams: Object.fromEntries(this.#streams.map((st) => [st.id, st.stats()])) }
           : {}),
+        ...(this.#viewers.length > 0 ? { viewers: this.#viewers.map((v) => v.summary()) } : {}),
       };
     }
     if (this.#assigner) roles.assigner = this.#assigner.summary();
@@ -436,6 +451,7 @@ export class Usher {
       await this.#list.service.close();
     }
     for (const t of this.#traffic) t.close();
+    for (const v of this.#viewers) v.close();
     await Promise.all(this.#players.map((p) => p.close()));
     await this.health.close();
     await this.#cluster?.close();

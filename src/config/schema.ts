@@ -337,6 +337,18 @@ const demo = z
       .describe(
         'Demo live-data servers (seed 003): price ticks over WebSocket, users reported to the registry.',
       ),
+    viewers: z
+      .array(
+        z.strictObject({
+          pool: name.describe('Pool whose list the viewers fetch (served by this process’s `list` section).'),
+          count: range(1, 1000).default(12),
+          stayMs: millis(0, 3_600_000)
+            .default(20_000)
+            .describe('Viewers leave after about this long and others arrive (0: stay).'),
+        }),
+      )
+      .default([])
+      .describe('Demo viewers: Node SDK clients that choose a live-data server from the list and subscribe.'),
   })
   .describe('Demo member servers and traffic started inside `usher run` (for `npm start`).');
 
@@ -610,6 +622,21 @@ export const configSchema = z
           code: 'custom',
           path: ['demo', 'streams', i, 'pool'],
           message: `unknown pool ${JSON.stringify(st.pool)} (declared: ${Object.keys(cfg.pools).join(', ') || 'none'})`,
+        });
+      }
+    }
+    for (const [i, v] of (cfg.demo?.viewers ?? []).entries()) {
+      if (!cfg.list) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['demo', 'viewers', i],
+          message: 'demo viewers fetch the list from this process: add a `list` section',
+        });
+      } else if (!Object.hasOwn(cfg.pools, v.pool)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['demo', 'viewers', i, 'pool'],
+          message: `unknown pool ${JSON.stringify(v.pool)} (declared: ${Object.keys(cfg.pools).join(', ') || 'none'})`,
         });
       }
     }
