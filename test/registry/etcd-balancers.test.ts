@@ -25,12 +25,12 @@ test('three balancers stay consistent while members come and go', { skip, timeou
   const balancers = [await open(), await open(), await open()];
   t.after(() => Promise.all([writer, ...balancers].map((r) => r.close())));
   const seen = balancers.map(() => [] as string[]);
-  balancers.forEach((b, i) =>
+  for (const [i, b] of balancers.entries()) {
     b.watch((e: RegistryEvent) => {
       if (e.type === 'member-added' || e.type === 'member-removed' || e.type === 'health')
         seen[i]!.push(`${e.type}:${e.type === 'member-added' ? e.member.id : e.id}`);
-    }),
-  );
+    });
+  }
 
   // A burst of churn: 40 members join, half of them report, a quarter drain, a third leave.
   const ids = Array.from({ length: 40 }, (_, i) => `m${i}`);
