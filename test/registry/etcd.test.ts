@@ -13,7 +13,7 @@ import { needsCommands } from '../support/env.js';
 import { eventually } from '../support/wait.js';
 import { registryContract } from './contract.js';
 import { type EtcdServer, freePort, startEtcd } from './fixtures/etcd-server.js';
-import { SplitRegistry } from './fixtures/etcd-split.js';
+import { SplitRegistry } from './fixtures/split-registry.js';
 
 const skip = needsCommands('etcd registry', 'etcd');
 
