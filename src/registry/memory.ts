@@ -1,10 +1,10 @@
 import type { HealthState, LoadReport, Member, MemberView } from '../core/model.js';
 import { NotFoundError, RegistryError } from '../errors.js';
+import { type EventBody, EventQueue } from './event-queue.js';
 import type {
   Assignment,
   RegisterOptions,
   Registry,
-  RegistryEvent,
   RegistryListener,
   RegistrySnapshot,
 } from './registry.js';
@@ -28,18 +28,13 @@ export interface MemoryRegistryOptions {
  */
 export class MemoryRegistry implements Registry {
   readonly kind = 'memory';
-  #revision = 0;
   #members = new Map<string, Entry>();
   #assignments = new Map<string, Assignment>();
-  #listeners = new Set<RegistryListener>();
-  /** Events not yet delivered: a listener that changes the registry queues behind the current event. */
-  #queue: RegistryEvent[] = [];
-  #delivering = false;
+  readonly #events: EventQueue;
   #closed = false;
-  #onListenerError: (error: unknown) => void;
 
   constructor(options: MemoryRegistryOptions = {}) {
-    this.#onListenerError = options.onListenerError ?? (() => {});
+    this.#events = new EventQueue(options.onListenerError ?? (() => {}));
   }
 
   #check(): void {
@@ -52,27 +47,9 @@ export class MemoryRegistry implements Registry {
     return e;
   }
 
-  #emit(build: (revision: number) => RegistryEvent): void {
-    this.#revision += 1;
-    this.#queue.push(build(this.#revision));
-    // A change made by a listener (re-entrantly) is delivered after the current event has
-    // reached every listener, so each listener sees revisions in order.
-    if (this.#delivering) return;
-    this.#delivering = true;
-    try {
-      for (let event = this.#queue.shift(); event; event = this.#queue.shift()) {
-        for (const listener of [...this.#listeners]) {
-          if (!this.#listeners.has(listener)) continue; // unsubscribed by an earlier listener
-          try {
-            listener(event);
-          } catch (error) {
-            this.#onListenerError(error);
-          }
-        }
-      }
-    } finally {
-      this.#delivering = false;
-    }
+  /** Delivered in revision order; a change made by a listener queues behind the current event. */
+  #emit(body: EventBody): void {
+    this.#events.emit([body]);
   }
 
   #arm(id: string, entry: Entry): void {
@@ -82,7 +59,7 @@ export class MemoryRegistry implements Registry {
     entry.timer = setTimeout(() => {
       if (this.#members.get(id) !== entry) return;
       this.#members.delete(id);
-      this.#emit((revision) => ({ type: 'member-removed', revision, id, reason: 'lease-expired' }));
+      this.#emit({ type: 'member-removed', id, reason: 'lease-expired' });
     }, entry.ttlMs);
     entry.timer.unref?.();
   }
@@ -95,13 +72,13 @@ export class MemoryRegistry implements Registry {
       existing.member = frozen;
       if (options.ttlMs !== undefined) existing.ttlMs = options.ttlMs;
       this.#arm(member.id, existing);
-      this.#emit((revision) => ({ type: 'member-updated', revision, member: frozen }));
+      this.#emit({ type: 'member-updated', member: frozen });
       return;
     }
     const entry: Entry = { member: frozen, health: options.health ?? 'up', ttlMs: options.ttlMs };
     this.#members.set(member.id, entry);
     this.#arm(member.id, entry);
-    this.#emit((revision) => ({ type: 'member-added', revision, member: frozen }));
+    this.#emit({ type: 'member-added', member: frozen });
   }
 
   async keepAlive(id: string): Promise<void> {
@@ -116,7 +93,7 @@ export class MemoryRegistry implements Registry {
     if (!entry) return;
     if (entry.timer) clearTimeout(entry.timer);
     this.#members.delete(id);
-    this.#emit((revision) => ({ type: 'member-removed', revision, id, reason }));
+    this.#emit({ type: 'member-removed', id, reason });
   }
 
   async report(id: string, load: LoadReport): Promise<void> {
@@ -124,7 +101,7 @@ export class MemoryRegistry implements Registry {
     const entry = this.#entry(id);
     const frozen = Object.freeze({ ...load, custom: Object.freeze({ ...load.custom }) });
     entry.load = frozen;
-    this.#emit((revision) => ({ type: 'load', revision, id, load: frozen }));
+    this.#emit({ type: 'load', id, load: frozen });
   }
 
   async setHealth(id: string, health: HealthState, reason: string): Promise<void> {
@@ -133,7 +110,7 @@ export class MemoryRegistry implements Registry {
     const previous = entry.health;
     if (previous === health) return;
     entry.health = health;
-    this.#emit((revision) => ({ type: 'health', revision, id, health, previous, reason }));
+    this.#emit({ type: 'health', id, health, previous, reason });
   }
 
   async assign(key: string, value: unknown): Promise<void> {
@@ -144,13 +121,13 @@ export class MemoryRegistry implements Registry {
       updatedAt: Date.now(),
     });
     this.#assignments.set(key, assignment);
-    this.#emit((revision) => ({ type: 'assignment-set', revision, assignment }));
+    this.#emit({ type: 'assignment-set', assignment });
   }
 
   async unassign(key: string): Promise<void> {
     this.#check();
     if (!this.#assignments.delete(key)) return;
-    this.#emit((revision) => ({ type: 'assignment-deleted', revision, key }));
+    this.#emit({ type: 'assignment-deleted', key });
   }
 
   async get(id: string): Promise<MemberView | undefined> {
@@ -162,7 +139,7 @@ export class MemoryRegistry implements Registry {
   async snapshot(): Promise<RegistrySnapshot> {
     this.#check();
     return {
-      revision: this.#revision,
+      revision: this.#events.revision,
       members: [...this.#members.values()].map(view),
       assignments: [...this.#assignments.values()],
     };
@@ -170,18 +147,14 @@ export class MemoryRegistry implements Registry {
 
   watch(listener: RegistryListener): () => void {
     this.#check();
-    this.#listeners.add(listener);
-    return () => {
-      this.#listeners.delete(listener);
-    };
+    return this.#events.watch(listener);
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     for (const e of this.#members.values()) if (e.timer) clearTimeout(e.timer);
-    this.#listeners.clear();
-    this.#queue = [];
+    this.#events.clear();
   }
 }
 

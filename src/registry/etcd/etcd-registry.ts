@@ -11,7 +11,7 @@
  */
 import type { HealthState, LoadReport, Member, MemberView } from '../../core/model.js';
 import { RegistryError, UsherError } from '../../errors.js';
-import { EventQueue } from '../mesh/event-queue.js';
+import { EventQueue } from '../event-queue.js';
 import type { EventBody } from '../mesh/replica.js';
 import type { RegisterOptions, Registry, RegistryListener, RegistrySnapshot } from '../registry.js';
 import { createClient, op, txn } from './connection.js';

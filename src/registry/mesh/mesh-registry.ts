@@ -6,9 +6,9 @@
  */
 import type { HealthState, LoadReport, Member, MemberView } from '../../core/model.js';
 import { NotFoundError, RegistryError } from '../../errors.js';
+import { EventQueue } from '../event-queue.js';
 import type { RegisterOptions, Registry, RegistryListener, RegistrySnapshot } from '../registry.js';
 import type { NodeTransition } from './detector.js';
-import { EventQueue } from './event-queue.js';
 import { healthInput, loadInput, memberInput, ttlInput, valueInput } from './local-input.js';
 import { Membership, type MeshNodeChange, type MeshNodeView } from './membership.js';
 import type { AssignmentRecord, MemberRecord } from './messages.js';

@@ -6,12 +6,11 @@
  * Merging returns the registry events the change is visible as (none when nothing visible changed).
  */
 import type { HealthState, LoadReport, Member, MemberView } from '../../core/model.js';
-import type { Assignment, RegistryEvent } from '../registry.js';
+import type { EventBody } from '../event-queue.js';
+import type { Assignment } from '../registry.js';
 import type { AssignmentRecord, MemberRecord, Version } from './messages.js';
 
-type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
-/** A registry event before the registry numbers it. */
-export type EventBody = DistributiveOmit<RegistryEvent, 'revision'>;
+export type { EventBody } from '../event-queue.js';
 
 /** Orders versions: by clock, then by node id. */
 export function compareVersions(a: Version, b: Version): number {

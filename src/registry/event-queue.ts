@@ -1,10 +1,15 @@
 /**
- * Ordered delivery of registry events, as memory.ts does it: a local revision counter, events
+ * Ordered delivery of registry events, shared by the memory, mesh and etcd registries: a local
+ * revision counter, events
  * delivered in revision order and each once, listener errors isolated, and a change made by a
  * listener (re-entrantly) queued behind the event being delivered.
  */
-import type { RegistryEvent, RegistryListener } from '../registry.js';
-import type { EventBody } from './replica.js';
+import type { RegistryEvent, RegistryListener } from './registry.js';
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+/** An event before the queue numbers it. */
+export type EventBody = DistributiveOmit<RegistryEvent, 'revision'>;
 
 export class EventQueue {
   #revision = 0;
